@@ -1,0 +1,7 @@
+import { confirmOldKeyRefused } from './domain/verify';
+import { clients } from './shared/clients';
+import { lambdaHandler } from './shared/lambda';
+import { StateWithNewKey } from './shared/schemas';
+
+/** Confirm Old Key Refused: STS must reject the deleted key. */
+export const handler = lambdaHandler(StateWithNewKey, (state) => confirmOldKeyRefused(clients, state));

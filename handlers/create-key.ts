@@ -1,0 +1,7 @@
+import { createKey } from './domain/create-key';
+import { clients, settings } from './shared/clients';
+import { lambdaHandler } from './shared/lambda';
+import { StateWithOldKey } from './shared/schemas';
+
+/** Create Access Key: new key stored as AWSPENDING in the same invocation; returns its id only. */
+export const handler = lambdaHandler(StateWithOldKey, (state) => createKey(clients, settings(), state));

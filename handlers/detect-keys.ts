@@ -1,0 +1,13 @@
+import { z } from 'zod';
+import { detectKeys } from './domain/detect';
+import { clients, settings } from './shared/clients';
+import { lambdaHandler } from './shared/lambda';
+
+const Request = z.object({
+  input: z.unknown(),
+  executionId: z.string().min(1),
+  startedAt: z.iso.datetime({ offset: true }),
+});
+
+/** Detect: validate the execution input and decide whether the user's key is due. */
+export const handler = lambdaHandler(Request, (request) => detectKeys(clients, settings(), request));

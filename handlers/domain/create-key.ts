@@ -1,0 +1,75 @@
+import { CreateAccessKeyCommand, DeleteAccessKeyCommand } from '@aws-sdk/client-iam';
+import { CreateSecretCommand, PutSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import type { Clients, Settings } from '../shared/clients';
+import { KeyMissingError, SecretMismatchError } from '../shared/errors';
+import { logger } from '../shared/logger';
+import type { Created, RotationState } from '../shared/schemas';
+import { listKeys } from './keys';
+import { readKey, versionIdFor, versionStages } from './secret';
+
+/**
+ * Step 3: create the new key and, in the same invocation, store it in Secrets Manager as
+ * AWSPENDING. Only the key id is returned. Safe to retry: a version already stored by this
+ * execution is reused, and a key an earlier attempt created but never stored is deleted first.
+ */
+export async function createKey(
+  { iam, secrets }: Pick<Clients, 'iam' | 'secrets'>,
+  config: Pick<Settings, 'kmsKeyId'>,
+  state: RotationState,
+): Promise<Created> {
+  const versionId = versionIdFor(state.executionId);
+  const { exists, stages } = await versionStages(secrets, state.secretId);
+  const keys = await listKeys(iam, state.userName);
+
+  if (stages[versionId]) {
+    const stored = await readKey(secrets, state.secretId, { VersionId: versionId });
+    const key = keys.find((k) => k.AccessKeyId === stored.accessKeyId);
+    if (!key) throw new KeyMissingError(`key ${stored.accessKeyId} stored by this execution no longer exists`);
+    logger.info('key already created by an earlier attempt', { newKeyId: stored.accessKeyId });
+    return { newKeyId: stored.accessKeyId, secretVersionId: versionId, createdAt: toIso(key.CreateDate) };
+  }
+
+  // Any key created since this execution started, other than the old one, was made by an
+  // attempt that died before storing it: nobody can hold its secret, so it goes.
+  const startedAt = Math.floor(Date.parse(state.startedAt) / 1000) * 1000;
+  for (const key of keys) {
+    const orphan = key.AccessKeyId !== state.detection.oldKeyId && (key.CreateDate?.getTime() ?? 0) >= startedAt;
+    if (orphan) {
+      logger.warn('deleting orphan key from an earlier attempt', { keyId: key.AccessKeyId });
+      await iam.send(new DeleteAccessKeyCommand({ UserName: state.userName, AccessKeyId: key.AccessKeyId }));
+    }
+  }
+
+  const created = await iam.send(new CreateAccessKeyCommand({ UserName: state.userName }));
+  const accessKey = created.AccessKey;
+  if (!accessKey?.AccessKeyId || !accessKey.SecretAccessKey) {
+    throw new SecretMismatchError('CreateAccessKey returned no key');
+  }
+  if (!exists) {
+    await secrets.send(
+      new CreateSecretCommand({
+        Name: state.secretId,
+        Description: `IAM access key of ${state.userName}, rotated by keyrot`,
+        KmsKeyId: config.kmsKeyId,
+        Tags: [
+          { Key: 'keyrot:user', Value: state.userName },
+          { Key: 'keyrot:created-by', Value: state.executionId },
+        ],
+      }),
+    );
+  }
+  await secrets.send(
+    new PutSecretValueCommand({
+      SecretId: state.secretId,
+      ClientRequestToken: versionId,
+      SecretString: JSON.stringify({ accessKeyId: accessKey.AccessKeyId, secretAccessKey: accessKey.SecretAccessKey }),
+      VersionStages: ['AWSPENDING'],
+    }),
+  );
+  logger.info('created key and stored it as AWSPENDING', { newKeyId: accessKey.AccessKeyId, versionId });
+  return { newKeyId: accessKey.AccessKeyId, secretVersionId: versionId, createdAt: toIso(accessKey.CreateDate) };
+}
+
+function toIso(date: Date | undefined): string {
+  return (date ?? new Date()).toISOString();
+}

@@ -1,0 +1,68 @@
+import { DeleteAccessKeyCommand, UpdateAccessKeyCommand } from '@aws-sdk/client-iam';
+import type { Clients } from '../shared/clients';
+import { InvalidApprovalError, KeyMissingError, SecretMismatchError } from '../shared/errors';
+import { logger } from '../shared/logger';
+import { Signature, type StateWithNewKey } from '../shared/schemas';
+import { isNoSuchEntity, listKeys } from './keys';
+import { readKey } from './secret';
+
+type DestructiveState = StateWithNewKey & { deletionApproval?: unknown };
+
+/**
+ * Refuse any destructive step unless (a) the gate is off or a valid APPROVED signature for
+ * this execution and these keys is recorded, and (b) AWSCURRENT holds the new key, so the
+ * user keeps a working key whatever happens next.
+ */
+async function guard({ secrets }: Pick<Clients, 'secrets'>, state: DestructiveState): Promise<void> {
+  if (state.config.approveDeletion) {
+    const parsed = Signature.safeParse(state.deletionApproval);
+    const ok =
+      parsed.success &&
+      parsed.data.meaning === 'APPROVED' &&
+      parsed.data.gate === 'DELETION' &&
+      parsed.data.executionId === state.executionId &&
+      parsed.data.keyIds.includes(state.detection.oldKeyId);
+    if (!ok) throw new InvalidApprovalError(`no recorded deletion approval for ${state.detection.oldKeyId}`);
+  }
+  const current = await readKey(secrets, state.secretId, { VersionStage: 'AWSCURRENT' });
+  if (current.accessKeyId !== state.created.newKeyId) {
+    throw new SecretMismatchError(`AWSCURRENT holds ${current.accessKeyId}, not the new key; refusing`);
+  }
+}
+
+/** Step 8a: deactivate the old key (idempotent). */
+export async function deactivateOldKey(
+  { iam, secrets }: Pick<Clients, 'iam' | 'secrets'>,
+  state: DestructiveState,
+): Promise<{ keyId: string; status: 'Inactive'; at: string }> {
+  await guard({ secrets }, state);
+  const keyId = state.detection.oldKeyId;
+  const keys = await listKeys(iam, state.userName);
+  if (!keys.some((key) => key.AccessKeyId === keyId)) throw new KeyMissingError(`old key ${keyId} no longer exists`);
+  await iam.send(new UpdateAccessKeyCommand({ UserName: state.userName, AccessKeyId: keyId, Status: 'Inactive' }));
+  logger.info('old key deactivated', { oldKeyId: keyId });
+  return { keyId, status: 'Inactive', at: new Date().toISOString() };
+}
+
+/** Step 8c: delete the old key after the grace period; already gone counts as done. */
+export async function deleteOldKey(
+  { iam, secrets }: Pick<Clients, 'iam' | 'secrets'>,
+  state: DestructiveState,
+): Promise<{ keyId: string; deleted: true; at: string }> {
+  await guard({ secrets }, state);
+  const keyId = state.detection.oldKeyId;
+  const key = (await listKeys(iam, state.userName)).find((k) => k.AccessKeyId === keyId);
+  if (key?.Status === 'Active') {
+    // Someone re-activated it during the grace period: they may depend on it.
+    throw new KeyMissingError(`old key ${keyId} was re-activated during the grace period; not deleting`);
+  }
+  if (key) {
+    try {
+      await iam.send(new DeleteAccessKeyCommand({ UserName: state.userName, AccessKeyId: keyId }));
+    } catch (error) {
+      if (!isNoSuchEntity(error)) throw error;
+    }
+  }
+  logger.info('old key deleted', { oldKeyId: keyId });
+  return { keyId, deleted: true, at: new Date().toISOString() };
+}

@@ -1,0 +1,148 @@
+import { DeleteAccessKeyCommand, UpdateAccessKeyCommand } from '@aws-sdk/client-iam';
+import {
+  DeleteSecretCommand,
+  DescribeSecretCommand,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import type { Clients, Settings } from '../shared/clients';
+import { logger } from '../shared/logger';
+import { Created, Failure, StateWithOldKey } from '../shared/schemas';
+import { isNoSuchEntity, listKeys } from './keys';
+import { readKey, versionIdFor, versionStages, versionWith } from './secret';
+import { notify } from './notify';
+
+export const RollbackState = StateWithOldKey.extend({
+  created: Created.optional(),
+  failure: Failure.optional(),
+});
+export type RollbackState = z.infer<typeof RollbackState>;
+
+export interface RollbackResult {
+  outcome: 'ROLLED_BACK' | 'ROLLBACK_FAILED';
+  cause: string;
+  actions: string[];
+}
+
+/**
+ * Compensation: put things back as they were, working from what exists in IAM and Secrets
+ * Manager rather than from what the state says. Every action checks before it acts, so
+ * running it twice is harmless. The user is never left without a working key: when the old
+ * key is already gone the new one is kept and the outcome is ROLLBACK_FAILED.
+ */
+export async function rollback(
+  { iam, secrets, sns }: Pick<Clients, 'iam' | 'secrets' | 'sns'>,
+  config: Pick<Settings, 'topicArn'>,
+  state: RollbackState,
+): Promise<RollbackResult> {
+  const why = describeFailure(state.failure);
+  const actions: string[] = [];
+  const oldKeyId = state.detection.oldKeyId;
+  const result = await compensate();
+  logger.info('rollback finished', { outcome: result.outcome, actions });
+  await notify({ sns }, config.topicArn, {
+    event: result.outcome,
+    userName: state.userName,
+    subject: `keyrot: ${result.outcome} for ${state.userName}`,
+    message: `${result.cause}\nActions: ${actions.join('; ') || 'none needed'}\nExecution: ${state.executionId}`,
+  });
+  return result;
+
+  async function compensate(): Promise<RollbackResult> {
+    let keys;
+    try {
+      keys = await listKeys(iam, state.userName);
+    } catch (error) {
+      if (isNoSuchEntity(error)) return failed(`user ${state.userName} no longer exists`);
+      throw error;
+    }
+    const oldKey = keys.find((key) => key.AccessKeyId === oldKeyId);
+    const { exists, stages } = await versionStages(secrets, state.secretId);
+    const ourVersion = versionIdFor(state.executionId);
+
+    if (!oldKey) {
+      const newKey = keys.find((key) => key.AccessKeyId !== oldKeyId);
+      const kept = newKey ? `the new key ${newKey.AccessKeyId} is kept` : 'the user has no key left';
+      return failed(`old key ${oldKeyId} no longer exists, so it cannot be restored; ${kept}`);
+    }
+    if (oldKey.Status !== 'Active') {
+      await iam.send(new UpdateAccessKeyCommand({ UserName: state.userName, AccessKeyId: oldKeyId, Status: 'Active' }));
+      actions.push(`re-activated ${oldKeyId}`);
+    }
+
+    if (exists) await restoreSecret(stages, ourVersion);
+
+    // Every key other than the old one that appeared during this execution is ours.
+    const startedAt = Math.floor(Date.parse(state.startedAt) / 1000) * 1000;
+    for (const key of keys) {
+      const ours = key.AccessKeyId !== oldKeyId && (key.CreateDate?.getTime() ?? 0) >= startedAt;
+      if (!ours) continue;
+      try {
+        await iam.send(new DeleteAccessKeyCommand({ UserName: state.userName, AccessKeyId: key.AccessKeyId }));
+        actions.push(`deleted new key ${key.AccessKeyId}`);
+      } catch (error) {
+        if (!isNoSuchEntity(error)) throw error;
+      }
+    }
+    return { outcome: 'ROLLED_BACK', cause: why, actions };
+  }
+
+  async function restoreSecret(stages: Record<string, string[]>, ourVersion: string): Promise<void> {
+    if (await createdByUs()) {
+      // The secret did not exist before this execution: there is nothing to go back to.
+      await secrets.send(new DeleteSecretCommand({ SecretId: state.secretId, ForceDeleteWithoutRecovery: true }));
+      actions.push(`deleted secret ${state.secretId}, which this execution created`);
+      return;
+    }
+    const previous = versionWith(stages, 'AWSPREVIOUS');
+    if (versionWith(stages, 'AWSCURRENT') === ourVersion && previous) {
+      await secrets.send(
+        new UpdateSecretVersionStageCommand({
+          SecretId: state.secretId,
+          VersionStage: 'AWSCURRENT',
+          MoveToVersionId: previous,
+          RemoveFromVersionId: ourVersion,
+        }),
+      );
+      const restored = await readKey(secrets, state.secretId, { VersionId: previous });
+      actions.push(`secret AWSCURRENT back to ${restored.accessKeyId}`);
+    }
+    if (stages[ourVersion]?.includes('AWSPENDING')) {
+      await secrets.send(
+        new UpdateSecretVersionStageCommand({
+          SecretId: state.secretId,
+          VersionStage: 'AWSPENDING',
+          RemoveFromVersionId: ourVersion,
+        }),
+      );
+      actions.push('removed AWSPENDING from the new version');
+    }
+  }
+
+  async function createdByUs(): Promise<boolean> {
+    const secret = await secrets.send(new DescribeSecretCommand({ SecretId: state.secretId }));
+    return (secret.Tags ?? []).some((tag) => tag.Key === 'keyrot:created-by' && tag.Value === state.executionId);
+  }
+
+  function failed(reason: string): RollbackResult {
+    return { outcome: 'ROLLBACK_FAILED', cause: `${why}; rollback: ${reason}`, actions };
+  }
+}
+
+function describeFailure(failure: z.infer<typeof Failure> | undefined): string {
+  if (!failure) return 'rolled back';
+  const cause = parseCause(failure.Cause);
+  return cause ? `${failure.Error}: ${cause}` : failure.Error;
+}
+
+/** Lambda errors arrive as a JSON Cause; keep only the message (never a stack trace). */
+function parseCause(cause: string | undefined): string | undefined {
+  if (!cause) return undefined;
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+  } catch {
+    // Not JSON: Step Functions' own errors (States.Timeout) carry plain text.
+  }
+  return cause.slice(0, 500);
+}

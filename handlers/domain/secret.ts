@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto';
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { SecretMismatchError } from '../shared/errors';
+
+/** The secret's content. Only ever held in memory inside a handler. */
+export interface StoredKey {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** Version ids by staging label; empty when the secret does not exist yet. */
+export async function versionStages(
+  secrets: SecretsManagerClient,
+  secretId: string,
+): Promise<{ exists: boolean; stages: Record<string, string[]> }> {
+  try {
+    const secret = await secrets.send(new DescribeSecretCommand({ SecretId: secretId }));
+    return { exists: true, stages: secret.VersionIdsToStages ?? {} };
+  } catch (error) {
+    if (error instanceof ResourceNotFoundException) return { exists: false, stages: {} };
+    throw error;
+  }
+}
+
+/** The version id that carries `label`, if any. */
+export function versionWith(stages: Record<string, string[]>, label: string): string | undefined {
+  return Object.entries(stages).find(([, labels]) => labels.includes(label))?.[0];
+}
+
+/** Read one version of the secret; refuses content that is not a stored access key. */
+export async function readKey(
+  secrets: SecretsManagerClient,
+  secretId: string,
+  version: { VersionId: string } | { VersionStage: string },
+): Promise<StoredKey> {
+  const value = await secrets.send(new GetSecretValueCommand({ SecretId: secretId, ...version }));
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.SecretString ?? '');
+  } catch {
+    throw new SecretMismatchError(`secret ${secretId} (version ${value.VersionId}) does not hold JSON`);
+  }
+  const key = parsed as Partial<StoredKey>;
+  if (typeof key.accessKeyId !== 'string' || typeof key.secretAccessKey !== 'string') {
+    throw new SecretMismatchError(`secret ${secretId} (version ${value.VersionId}) does not hold an access key`);
+  }
+  return { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
+}
+
+/**
+ * The secret version id used by one execution: derived from the execution id, so a retried
+ * CreateKey finds what an earlier attempt stored instead of creating a second key.
+ */
+export function versionIdFor(executionId: string): string {
+  const hex = createHash('sha256').update(executionId).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}

@@ -1,0 +1,12 @@
+import { finishRotation } from './domain/finish';
+import { clients, settings } from './shared/clients';
+import { lambdaHandler } from './shared/lambda';
+import { Signature, StateWithNewKey } from './shared/schemas';
+
+const State = StateWithNewKey.extend({
+  rotationApproval: Signature.optional(),
+  deletionApproval: Signature.optional(),
+});
+
+/** Finish: notify and return the rotation's summary. */
+export const handler = lambdaHandler(State, (state) => finishRotation(clients, settings(), state));

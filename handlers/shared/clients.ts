@@ -1,0 +1,50 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { IAMClient } from '@aws-sdk/client-iam';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { STSClient } from '@aws-sdk/client-sts';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
+/**
+ * The AWS clients the handlers share. Created once per Lambda container; every client
+ * honours `AWS_ENDPOINT_URL`, which is how local mode points them at moto unchanged.
+ */
+export interface Clients {
+  iam: IAMClient;
+  secrets: SecretsManagerClient;
+  sns: SNSClient;
+  ddb: DynamoDBDocumentClient;
+  /** An STS client that signs with the given key; used to prove a key works (or not). */
+  stsFor: (credentials: { accessKeyId: string; secretAccessKey: string }) => STSClient;
+}
+
+const maxAttempts = 4;
+
+export const clients: Clients = {
+  iam: new IAMClient({ maxAttempts }),
+  secrets: new SecretsManagerClient({ maxAttempts }),
+  sns: new SNSClient({ maxAttempts }),
+  ddb: DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts })),
+  // One attempt: the state machine's Retry owns the backoff for eventual consistency.
+  stsFor: (credentials) => new STSClient({ credentials, maxAttempts: 1 }),
+};
+
+/** Deployment settings read from the environment, with the defaults local mode uses. */
+export interface Settings {
+  secretPrefix: string;
+  exemptTag: string;
+  topicArn: string | undefined;
+  approvalsTable: string | undefined;
+  kmsKeyId: string | undefined;
+}
+
+/** Read the settings from the environment at call time (tests change it). */
+export function settings(): Settings {
+  return {
+    secretPrefix: process.env.KEYROT_SECRET_PREFIX ?? 'keyrot/',
+    exemptTag: process.env.KEYROT_EXEMPT_TAG ?? 'keyrot:exempt',
+    topicArn: process.env.KEYROT_TOPIC_ARN || undefined,
+    approvalsTable: process.env.KEYROT_APPROVALS_TABLE || undefined,
+    kmsKeyId: process.env.KEYROT_KMS_KEY_ID || undefined,
+  };
+}

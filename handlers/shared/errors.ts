@@ -1,0 +1,49 @@
+/**
+ * Errors carry a literal `name` so the state machine can match them in `ErrorEquals`
+ * and esbuild's minifier cannot rename them. Messages name key ids, never secrets.
+ */
+
+/** The execution input or a handler payload does not match its schema. */
+export class InvalidInputError extends Error {
+  override readonly name = 'InvalidInput';
+}
+
+/** The IAM user named in the input does not exist. */
+export class UserNotFoundError extends Error {
+  override readonly name = 'UserNotFound';
+}
+
+/** The secret does not hold the key the workflow expects; refuse rather than guess. */
+export class SecretMismatchError extends Error {
+  override readonly name = 'SecretMismatch';
+}
+
+/** STS did not (yet) accept the new key; retried for IAM's eventual consistency. */
+export class NewKeyNotValidError extends Error {
+  override readonly name = 'NewKeyNotValid';
+}
+
+/** The new key authenticated, but as somebody else. Never retried. */
+export class WrongIdentityError extends Error {
+  override readonly name = 'WrongIdentity';
+}
+
+/** The old key still authenticates after deletion; retried for eventual consistency. */
+export class OldKeyStillAcceptedError extends Error {
+  override readonly name = 'OldKeyStillAccepted';
+}
+
+/** The consumer did not start using the new key before the validation deadline. */
+export class ValidationTimeoutError extends Error {
+  override readonly name = 'ValidationTimeout';
+}
+
+/** A key the workflow must act on disappeared (someone else deleted it). */
+export class KeyMissingError extends Error {
+  override readonly name = 'KeyMissing';
+}
+
+/** The approval record handed back by a gate is not a valid decision; fail closed. */
+export class InvalidApprovalError extends Error {
+  override readonly name = 'InvalidApproval';
+}

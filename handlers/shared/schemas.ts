@@ -1,0 +1,108 @@
+import { z } from 'zod';
+
+/** IAM's own rule for user names (CreateUser): 1-64 of letters, digits and `+=,.@_-`. */
+export const UserName = z
+  .string()
+  .min(1, 'userName must not be empty')
+  .max(64, 'userName is longer than IAM allows (64)')
+  .regex(/^[\w+=,.@-]+$/, 'userName may only hold letters, digits and + = , . @ _ -');
+
+const KeyId = z.string().regex(/^[A-Z0-9]{16,128}$/, 'not an access key id');
+const Seconds = (min: number, max: number) => z.number().int().min(min).max(max);
+const YEAR = 365 * 24 * 3600;
+
+/** Per-rotation settings; every field has a default so operators only state what differs. */
+export const RotationConfig = z.strictObject({
+  maxAgeDays: z.number().int().min(1).max(3650).default(90),
+  approveRotation: z.boolean().default(false),
+  approveDeletion: z.boolean().default(true),
+  approvalTimeoutSeconds: Seconds(60, YEAR).default(86_400),
+  validationMode: z.enum(['none', 'last-used', 'callback']).default('last-used'),
+  validationTimeoutSeconds: Seconds(1, YEAR).default(86_400),
+  validationPollSeconds: Seconds(1, 86_400).default(300),
+  graceSeconds: Seconds(0, 30 * 86_400).default(86_400),
+});
+export type RotationConfig = z.infer<typeof RotationConfig>;
+
+/** What an operator (or the scan) starts an execution with. Unknown fields are refused. */
+export const ExecutionInput = z.strictObject({
+  userName: UserName,
+  requestedBy: z.string().min(1).max(128).default('unknown'),
+  asOf: z.iso.datetime({ offset: true }).optional(),
+  force: z.boolean().default(false),
+  config: RotationConfig.default(RotationConfig.parse({})),
+});
+export type ExecutionInput = z.infer<typeof ExecutionInput>;
+
+export const Decision = z.enum(['ROTATE', 'NOT_DUE', 'NO_KEY', 'EXEMPT', 'BLOCKED']);
+export type Decision = z.infer<typeof Decision>;
+
+export const KeySummary = z.object({
+  keyId: KeyId,
+  status: z.enum(['Active', 'Inactive', 'Expired']),
+  createdAt: z.string(),
+  ageDays: z.number(),
+  lastUsedAt: z.string().nullable(),
+});
+export type KeySummary = z.infer<typeof KeySummary>;
+
+export const Detection = z.object({
+  decision: Decision,
+  reason: z.string(),
+  oldKeyId: KeyId.nullable(),
+  keys: z.array(KeySummary),
+});
+export type Detection = z.infer<typeof Detection>;
+
+/** The state every step after detection receives: identity, settings and what was found. */
+export const RotationState = z.object({
+  executionId: z.string().min(1),
+  startedAt: z.iso.datetime({ offset: true }),
+  userName: UserName,
+  userArn: z.string().min(1),
+  requestedBy: z.string(),
+  asOf: z.string(),
+  force: z.boolean(),
+  secretId: z.string().min(1),
+  config: RotationConfig,
+  detection: Detection,
+});
+export type RotationState = z.infer<typeof RotationState>;
+
+export const Created = z.object({ newKeyId: KeyId, secretVersionId: z.string(), createdAt: z.string() });
+export type Created = z.infer<typeof Created>;
+
+/** State after the key exists: every later step needs both key ids. */
+export const StateWithOldKey = RotationState.extend({
+  detection: Detection.extend({ oldKeyId: KeyId }),
+});
+export const StateWithNewKey = StateWithOldKey.extend({ created: Created });
+export type StateWithNewKey = z.infer<typeof StateWithNewKey>;
+
+/** An electronic signature as returned by an approval gate (21 CFR 11.50). */
+export const Signature = z.strictObject({
+  approvalId: z.string().regex(/^[0-9a-f]{32,}$/),
+  executionId: z.string(),
+  gate: z.enum(['ROTATION', 'DELETION']),
+  user: UserName,
+  keyIds: z.array(KeyId),
+  signer: z.string().min(1),
+  meaning: z.enum(['APPROVED', 'REJECTED']),
+  reason: z.string().min(1),
+  signedAt: z.iso.datetime(),
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+});
+export type Signature = z.infer<typeof Signature>;
+
+/** What a failed step leaves at `$.failure` through the state machine's Catch. */
+export const Failure = z.object({ Error: z.string(), Cause: z.string().optional() });
+
+/** Render zod issues as one sentence an operator can act on. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const where = issue.path.length > 0 ? issue.path.join('.') : 'input';
+      return `${where}: ${issue.message}`;
+    })
+    .join('; ');
+}

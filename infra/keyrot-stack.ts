@@ -1,0 +1,250 @@
+import * as path from 'node:path';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
+import { HANDLER_NAMES, rotationDefinition, type HandlerName } from '../workflows/rotation';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+export interface KeyrotStackProps extends StackProps {
+  /** IAM path of the users keyrot may rotate (`/` for all). */
+  readonly managedUserPath?: string;
+  /** When set, only users carrying this tag with value `true` may be rotated. */
+  readonly managedUserTag?: string;
+  /** Secrets Manager name prefix for the users' key secrets. */
+  readonly secretPrefix?: string;
+}
+
+/** IAM actions each handler needs on the managed users; nothing else touches IAM. */
+const IAM_ACTIONS: Partial<Record<HandlerName, string[]>> = {
+  'detect-keys': ['iam:GetUser', 'iam:ListUserTags', 'iam:ListAccessKeys', 'iam:GetAccessKeyLastUsed'],
+  'create-key': ['iam:ListAccessKeys', 'iam:CreateAccessKey', 'iam:DeleteAccessKey'],
+  'check-key-used': ['iam:GetAccessKeyLastUsed'],
+  'deactivate-key': ['iam:ListAccessKeys', 'iam:UpdateAccessKey'],
+  'delete-key': ['iam:ListAccessKeys', 'iam:DeleteAccessKey'],
+  'roll-back': ['iam:ListAccessKeys', 'iam:UpdateAccessKey', 'iam:DeleteAccessKey'],
+};
+
+/** Secrets Manager actions each handler needs on the users' key secrets. */
+const SECRET_ACTIONS: Partial<Record<HandlerName, string[]>> = {
+  'create-key': [
+    'secretsmanager:DescribeSecret',
+    'secretsmanager:GetSecretValue',
+    'secretsmanager:CreateSecret',
+    'secretsmanager:PutSecretValue',
+    'secretsmanager:TagResource',
+  ],
+  'distribute-key': ['secretsmanager:DescribeSecret', 'secretsmanager:UpdateSecretVersionStage'],
+  'verify-key': ['secretsmanager:GetSecretValue'],
+  'deactivate-key': ['secretsmanager:GetSecretValue'],
+  'delete-key': ['secretsmanager:GetSecretValue'],
+  'confirm-old-key-refused': ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+  'roll-back': [
+    'secretsmanager:DescribeSecret',
+    'secretsmanager:GetSecretValue',
+    'secretsmanager:UpdateSecretVersionStage',
+    'secretsmanager:DeleteSecret',
+  ],
+};
+
+const NOTIFIERS: HandlerName[] = ['distribute-key', 'request-approval', 'finish-rotation', 'roll-back'];
+
+/** The keyrot workflow: handlers, rotation state machine, topic, approvals table, alarms. */
+export class KeyrotStack extends Stack {
+  readonly stateMachine: sfn.StateMachine;
+  readonly functions: Record<HandlerName, nodejs.NodejsFunction>;
+
+  constructor(scope: Construct, id: string, props: KeyrotStackProps = {}) {
+    super(scope, id, props);
+    const userPath = props.managedUserPath ?? '/';
+    const secretPrefix = props.secretPrefix ?? 'keyrot/';
+
+    const key = new kms.Key(this, 'Key', {
+      description: 'keyrot: secrets, notifications, approvals and logs',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    key.grantEncryptDecrypt(new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`));
+
+    const topic = new sns.Topic(this, 'Notifications', { masterKey: key, enforceSSL: true });
+    const alarms = new sns.Topic(this, 'Alarms', { masterKey: key, enforceSSL: true });
+    const approvals = new dynamodb.Table(this, 'Approvals', {
+      partitionKey: { name: 'approvalId', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: key,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const trimmedPath = userPath.replace(/^\/|\/$/g, '');
+    const userResourceName = trimmedPath ? `${trimmedPath}/*` : '*';
+    const userArn = this.formatArn({
+      service: 'iam',
+      region: '',
+      resource: 'user',
+      resourceName: userResourceName,
+    });
+    const secretArn = this.formatArn({
+      service: 'secretsmanager',
+      resource: 'secret',
+      resourceName: `${secretPrefix}*`,
+      arnFormat: 'arn:aws:service:region:account:resource:resourceName' as never,
+    });
+    const tagCondition = props.managedUserTag
+      ? { StringEquals: { [`iam:ResourceTag/${props.managedUserTag}`]: 'true' } }
+      : undefined;
+
+    const environment = {
+      KEYROT_SECRET_PREFIX: secretPrefix,
+      KEYROT_TOPIC_ARN: topic.topicArn,
+      KEYROT_APPROVALS_TABLE: approvals.tableName,
+      KEYROT_KMS_KEY_ID: key.keyArn,
+      POWERTOOLS_SERVICE_NAME: 'keyrot',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+    };
+
+    const functions = {} as Record<HandlerName, nodejs.NodejsFunction>;
+    for (const name of HANDLER_NAMES) {
+      const fn = new nodejs.NodejsFunction(this, name, {
+        entry: path.join(ROOT, 'handlers', `${name}.ts`),
+        projectRoot: ROOT,
+        depsLockFilePath: path.join(ROOT, 'package-lock.json'),
+        runtime: lambda.Runtime.NODEJS_24_X,
+        architecture: lambda.Architecture.ARM_64,
+        memorySize: 256,
+        timeout: Duration.minutes(1),
+        tracing: lambda.Tracing.ACTIVE,
+        environment,
+        logGroup: new logs.LogGroup(this, `${name}-logs`, {
+          retention: logs.RetentionDays.ONE_YEAR,
+          encryptionKey: key,
+          removalPolicy: RemovalPolicy.RETAIN,
+        }),
+        bundling: {
+          format: nodejs.OutputFormat.ESM,
+          minify: true,
+          sourceMap: true,
+          target: 'node24',
+          mainFields: ['module', 'main'],
+          banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+        },
+      });
+      const iamActions = IAM_ACTIONS[name];
+      if (iamActions) {
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({ actions: iamActions, resources: [userArn], conditions: tagCondition }),
+        );
+      }
+      const secretActions = SECRET_ACTIONS[name];
+      if (secretActions) {
+        fn.addToRolePolicy(new iam.PolicyStatement({ actions: secretActions, resources: [secretArn] }));
+        key.grantEncryptDecrypt(fn);
+      }
+      if (NOTIFIERS.includes(name)) topic.grantPublish(fn);
+      functions[name] = fn;
+    }
+    approvals.grantWriteData(functions['request-approval']);
+
+    const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
+      retention: logs.RetentionDays.ONE_YEAR,
+      encryptionKey: key,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'Rotation', {
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(rotationDefinition(this, functions)),
+      // Execution data is left out of the logs: inputs and outputs stay in the history only.
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
+      tracingEnabled: true,
+      timeout: Duration.days(90),
+    });
+    this.functions = functions;
+
+    // A rollback that could not restore the old key needs a human: alarm on it.
+    const rollbackFailed = new logs.MetricFilter(this, 'RollbackFailedFilter', {
+      logGroup: functions['roll-back'].logGroup,
+      metricNamespace: 'keyrot',
+      metricName: 'RollbackFailed',
+      filterPattern: logs.FilterPattern.stringValue('$.outcome', '=', 'ROLLBACK_FAILED'),
+      metricValue: '1',
+    });
+    const alarmOn = (id: string, metric: cloudwatch.IMetric, description: string) =>
+      new cloudwatch.Alarm(this, id, {
+        metric,
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      }).addAlarmAction(new actions.SnsAction(alarms));
+    alarmOn(
+      'RollbackFailedAlarm',
+      rollbackFailed.metric({ statistic: 'Sum', period: Duration.minutes(5) }),
+      'A rotation could not be rolled back: a human must look at the user named in the execution.',
+    );
+    alarmOn(
+      'RollbackErrorsAlarm',
+      functions['roll-back'].metricErrors({ period: Duration.minutes(5) }),
+      'The rollback handler itself failed.',
+    );
+
+    this.acknowledgeFindings(functions, {
+      userResource: `arn:<AWS::Partition>:iam::<AWS::AccountId>:user/${userResourceName}`,
+      secretResource: `arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${secretPrefix}*`,
+    });
+    new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'NotificationTopicArn', { value: topic.topicArn });
+    new CfnOutput(this, 'ApprovalsTableName', { value: approvals.tableName });
+  }
+
+  /** Every cdk-nag finding that stays, with the reason it stays. */
+  private acknowledgeFindings(
+    functions: Record<HandlerName, nodejs.NodejsFunction>,
+    scoped: { userResource: string; secretResource: string },
+  ): void {
+    const acknowledge = (construct: Construct, id: string, reason: string) =>
+      Validations.of(construct).acknowledge({ id, reason });
+    for (const fn of Object.values(functions)) {
+      acknowledge(
+        fn,
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        'The AWS managed basic execution role only allows writing to the function’s own log group.',
+      );
+      acknowledge(fn, 'AwsSolutions-IAM5[Resource::*]', 'X-Ray PutTraceSegments/PutTelemetryRecords take no resource.');
+      for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+        acknowledge(
+          fn,
+          `AwsSolutions-IAM5[Action::${action}]`,
+          'Generated by Key.grantEncryptDecrypt on the one keyrot KMS key; the resource is that key alone.',
+        );
+      }
+      acknowledge(
+        fn,
+        `AwsSolutions-IAM5[Resource::${scoped.userResource}]`,
+        'The rotation role reaches only IAM users under the configured path (and tag, when set), never others.',
+      );
+      acknowledge(
+        fn,
+        `AwsSolutions-IAM5[Resource::${scoped.secretResource}]`,
+        'One secret per rotated user is created at run time under the keyrot prefix; names are not known at deploy time.',
+      );
+      const logicalId = this.resolve(this.getLogicalId(fn.node.defaultChild as lambda.CfnFunction)) as string;
+      acknowledge(
+        this.stateMachine,
+        `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
+        'Generated by LambdaInvoke: the state machine may invoke any version of its own handler function.',
+      );
+    }
+    acknowledge(this.stateMachine, 'AwsSolutions-IAM5[Resource::*]', 'X-Ray tracing actions take no resource.');
+  }
+}

@@ -1,0 +1,229 @@
+import { Duration } from 'aws-cdk-lib';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import type { Construct } from 'constructs';
+
+/** The Lambda handlers the workflow strings together: one file each under `handlers/`. */
+export const HANDLER_NAMES = [
+  'detect-keys',
+  'request-approval',
+  'create-key',
+  'distribute-key',
+  'check-key-used',
+  'verify-key',
+  'deactivate-key',
+  'delete-key',
+  'confirm-old-key-refused',
+  'finish-rotation',
+  'roll-back',
+] as const;
+export type HandlerName = (typeof HANDLER_NAMES)[number];
+
+/** Named terminal outcomes an auditor sees (Succeed output or Fail error). */
+export const OUTCOMES = ['ROTATED', 'SKIPPED', 'REJECTED', 'ROLLED_BACK', 'ROLLBACK_FAILED'] as const;
+
+/** AWS errors worth another attempt; a Lambda that died shows up as Lambda.Unknown. */
+const TRANSIENT = {
+  errors: [
+    'Throttling',
+    'ServiceFailure',
+    'ServiceUnavailable',
+    'InternalFailure',
+    'InternalServiceError',
+    'TooManyRequestsException',
+    'Lambda.Unknown',
+    'Sandbox.Timedout',
+  ],
+  interval: Duration.seconds(2),
+  backoffRate: 2,
+  maxAttempts: 4,
+  maxDelay: Duration.seconds(60),
+  jitterStrategy: sfn.JitterType.FULL,
+};
+
+/** IAM is eventually consistent: a new key may be refused, a deleted one accepted, for a while. */
+const EVENTUAL_CONSISTENCY = {
+  interval: Duration.seconds(5),
+  backoffRate: 2,
+  maxAttempts: 6,
+  maxDelay: Duration.seconds(60),
+  jitterStrategy: sfn.JitterType.FULL,
+};
+
+/**
+ * The rotation of one IAM user's access key: detect, (approve), create, distribute, validate,
+ * verify, approve deletion, deactivate, grace, delete, confirm, finish; every failure after
+ * the key exists goes to the rollback. Durations, thresholds and gates come from `$.config`.
+ */
+export function rotationDefinition(scope: Construct, fns: Record<HandlerName, IFunction>): sfn.IChainable {
+  const step = (id: string, fn: HandlerName, resultPath: string, payload?: sfn.TaskInput) =>
+    new tasks.LambdaInvoke(scope, id, {
+      lambdaFunction: fns[fn],
+      payloadResponseOnly: true,
+      resultPath,
+      payload,
+      taskTimeout: sfn.Timeout.duration(Duration.minutes(2)),
+    }).addRetry(TRANSIENT);
+
+  const gate = (id: string, gateName: 'ROTATION' | 'DELETION', resultPath: string) =>
+    new tasks.LambdaInvoke(scope, id, {
+      lambdaFunction: fns['request-approval'],
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({
+        taskToken: sfn.JsonPath.taskToken,
+        gate: gateName,
+        state: sfn.JsonPath.entirePayload,
+      }),
+      resultPath,
+      taskTimeout: sfn.Timeout.at('$.config.approvalTimeoutSeconds'),
+    }).addRetry(TRANSIENT);
+
+  // Terminal states.
+  const invalid = new sfn.Fail(scope, 'Invalid Request', {
+    errorPath: '$.failure.Error',
+    causePath: '$.failure.Cause',
+  });
+  const skipped = new sfn.Succeed(scope, 'Skipped');
+  const rejected = new sfn.Fail(scope, 'Rejected', { error: 'REJECTED', causePath: '$.failure.Cause' });
+  const rolledBack = new sfn.Fail(scope, 'Rolled Back', { error: 'ROLLED_BACK', causePath: '$.rollback.cause' });
+  const rollbackFailed = new sfn.Fail(scope, 'Rollback Failed', {
+    error: 'ROLLBACK_FAILED',
+    causePath: '$.rollback.cause',
+  });
+  const rotated = new sfn.Succeed(scope, 'Rotated', { outputPath: '$.summary' });
+
+  // Rollback: a branch of its own, entered from every failure after the key exists.
+  const rollback = step('Roll Back', 'roll-back', '$.rollback')
+    .addCatch(
+      new sfn.Pass(scope, 'Record Rollback Error', {
+        parameters: { outcome: 'ROLLBACK_FAILED', 'cause.$': '$.rollbackError.Cause' },
+        resultPath: '$.rollback',
+      }).next(rollbackFailed),
+      { resultPath: '$.rollbackError' },
+    )
+    .next(
+      new sfn.Choice(scope, 'Rolled Back?')
+        .when(sfn.Condition.stringEquals('$.rollback.outcome', 'ROLLED_BACK'), rolledBack)
+        .otherwise(rollbackFailed),
+    );
+  const orRollBack = <T extends sfn.TaskStateBase>(task: T): T => {
+    task.addCatch(rollback, { resultPath: '$.failure' });
+    return task;
+  };
+
+  const notRotated = (id: string, reason: string) =>
+    new sfn.Pass(scope, id, {
+      parameters: {
+        outcome: 'SKIPPED',
+        'decision.$': '$.detection.decision',
+        'reason.$': reason,
+        'executionId.$': '$.executionId',
+        'userName.$': '$.userName',
+        'oldKeyId.$': '$.detection.oldKeyId',
+      },
+    }).next(skipped);
+
+  const detect = step(
+    'Detect Keys',
+    'detect-keys',
+    '$',
+    sfn.TaskInput.fromObject({
+      input: sfn.JsonPath.entirePayload,
+      executionId: sfn.JsonPath.executionId,
+      startedAt: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+    }),
+  ).addCatch(invalid, { errors: ['InvalidInput', 'UserNotFound'], resultPath: '$.failure' });
+
+  const approveRotation = gate('Approve Rotation', 'ROTATION', '$.rotationApproval')
+    .addCatch(rejected, { errors: ['ApprovalRejected'], resultPath: '$.failure' })
+    .addCatch(
+      notRotated(
+        'Approval Expired',
+        "States.Format('no decision before the rotation approval expired ({})', $.failure.Error)",
+      ),
+      { errors: ['States.Timeout'], resultPath: '$.failure' },
+    )
+    .addCatch(invalid, { resultPath: '$.failure' });
+
+  const createKey = orRollBack(step('Create Access Key', 'create-key', '$.created'));
+  const distribute = orRollBack(step('Distribute Key', 'distribute-key', '$.distributed'));
+  const checkUsed = orRollBack(step('Check New Key Used', 'check-key-used', '$.validation'));
+  const verify = orRollBack(
+    step('Verify New Key', 'verify-key', '$.verified').addRetry({
+      errors: ['NewKeyNotValid'],
+      ...EVENTUAL_CONSISTENCY,
+    }),
+  );
+  const approveDeletion = orRollBack(gate('Approve Deletion', 'DELETION', '$.deletionApproval'));
+  const deactivate = orRollBack(step('Deactivate Old Key', 'deactivate-key', '$.deactivated'));
+  const grace = new sfn.Wait(scope, 'Grace Period', { time: sfn.WaitTime.secondsPath('$.config.graceSeconds') });
+  const remove = orRollBack(step('Delete Old Key', 'delete-key', '$.deleted'));
+  const confirm = orRollBack(
+    step('Confirm Old Key Refused', 'confirm-old-key-refused', '$.confirmed').addRetry({
+      errors: ['OldKeyStillAccepted'],
+      ...EVENTUAL_CONSISTENCY,
+    }),
+  );
+  const finish = step('Finish', 'finish-rotation', '$.summary');
+
+  const destroyOldKey = deactivate.next(grace).next(remove).next(confirm).next(finish).next(rotated);
+  const approvalInvalid = new sfn.Pass(scope, 'Approval Not Valid', {
+    result: sfn.Result.fromObject({
+      Error: 'InvalidApproval',
+      Cause: 'the deletion gate returned no APPROVED signature',
+    }),
+    resultPath: '$.failure',
+  }).next(rollback);
+
+  const deletion = new sfn.Choice(scope, 'Deletion Approval Required?')
+    .when(
+      sfn.Condition.booleanEquals('$.config.approveDeletion', true),
+      approveDeletion.next(
+        new sfn.Choice(scope, 'Deletion Approved?')
+          .when(sfn.Condition.stringEquals('$.deletionApproval.meaning', 'APPROVED'), destroyOldKey)
+          .otherwise(approvalInvalid),
+      ),
+    )
+    .otherwise(destroyOldKey);
+
+  const validated = verify.next(deletion);
+  const waitBeforeChecking = new sfn.Wait(scope, 'Wait Before Checking Again', {
+    time: sfn.WaitTime.secondsPath('$.config.validationPollSeconds'),
+  });
+  const validation = new sfn.Choice(scope, 'Validation Mode?')
+    .when(
+      sfn.Condition.stringEquals('$.config.validationMode', 'last-used'),
+      checkUsed.next(
+        new sfn.Choice(scope, 'New Key In Use?')
+          .when(sfn.Condition.booleanEquals('$.validation.used', true), validated)
+          .otherwise(waitBeforeChecking.next(checkUsed)),
+      ),
+    )
+    .otherwise(validated);
+
+  const rotate = createKey.next(distribute).next(validation);
+
+  return detect.next(
+    new sfn.Choice(scope, 'Key Due?')
+      .when(
+        sfn.Condition.stringEquals('$.detection.decision', 'ROTATE'),
+        new sfn.Choice(scope, 'Rotation Approval Required?')
+          .when(
+            sfn.Condition.booleanEquals('$.config.approveRotation', true),
+            approveRotation.next(
+              new sfn.Choice(scope, 'Rotation Approved?')
+                .when(sfn.Condition.stringEquals('$.rotationApproval.meaning', 'APPROVED'), rotate)
+                .otherwise(
+                  notRotated(
+                    'Rotation Not Approved',
+                    "States.Format('the rotation gate returned no APPROVED signature')",
+                  ),
+                ),
+            ),
+          )
+          .otherwise(rotate),
+      )
+      .otherwise(notRotated('Not Rotated', '$.detection.reason')),
+  );
+}
