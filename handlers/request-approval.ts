@@ -7,6 +7,7 @@ import { Created, RotationState } from './shared/schemas';
 const Request = z.object({
   taskToken: z.string().min(1),
   gate: z.enum(['ROTATION', 'DELETION']),
+  expiresInSeconds: z.number().int().min(1),
   state: RotationState.extend({ created: Created.optional() }),
 });
 

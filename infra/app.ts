@@ -1,4 +1,4 @@
-import { App, Validations } from 'aws-cdk-lib';
+import { App, Duration, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { KeyrotStack } from './keyrot-stack';
 
@@ -9,6 +9,9 @@ export function buildApp(app: App = new App()): { app: App; stack: KeyrotStack }
     managedUserPath: context('userPath'),
     managedUserTag: context('userTag'),
     secretPrefix: context('secretPrefix'),
+    approvalTimeout: context('approvalTimeoutSeconds')
+      ? Duration.seconds(Number(context('approvalTimeoutSeconds')))
+      : undefined,
     description: 'keyrot: IAM access key rotation with approval, rollback and audit trail',
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

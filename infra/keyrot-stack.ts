@@ -22,6 +22,8 @@ export interface KeyrotStackProps extends StackProps {
   readonly managedUserTag?: string;
   /** Secrets Manager name prefix for the users' key secrets. */
   readonly secretPrefix?: string;
+  /** How long an approval gate waits for a decision (default one day, at most seven). */
+  readonly approvalTimeout?: Duration;
 }
 
 /** IAM actions each handler needs on the managed users; nothing else touches IAM. */
@@ -67,6 +69,10 @@ export class KeyrotStack extends Stack {
     super(scope, id, props);
     const userPath = props.managedUserPath ?? '/';
     const secretPrefix = props.secretPrefix ?? 'keyrot/';
+    const approvalTimeout = props.approvalTimeout ?? Duration.days(1);
+    if (approvalTimeout.toSeconds() < 1 || approvalTimeout.toSeconds() > 7 * 86_400) {
+      throw new Error('approvalTimeout must be between 1 second and 7 days');
+    }
 
     const key = new kms.Key(this, 'Key', {
       description: 'keyrot: secrets, notifications, approvals and logs',
@@ -162,11 +168,13 @@ export class KeyrotStack extends Stack {
     });
     this.stateMachine = new sfn.StateMachine(this, 'Rotation', {
       stateMachineType: sfn.StateMachineType.STANDARD,
-      definitionBody: sfn.DefinitionBody.fromChainable(rotationDefinition(this, functions)),
+      definitionBody: sfn.DefinitionBody.fromChainable(rotationDefinition(this, functions, { approvalTimeout })),
       // Execution data is left out of the logs: inputs and outputs stay in the history only.
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
       tracingEnabled: true,
-      timeout: Duration.days(90),
+      // Bounds a stuck execution. Each configurable wait is at most 7 days (schemas.ts), so three
+      // of them fit; 24 days also stays within a 32-bit millisecond timer for the local engine.
+      timeout: Duration.days(24),
     });
     this.functions = functions;
 

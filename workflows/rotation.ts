@@ -51,13 +51,30 @@ const EVENTUAL_CONSISTENCY = {
   jitterStrategy: sfn.JitterType.FULL,
 };
 
+/** Settings fixed at deployment rather than per execution. */
+export interface RotationSettings {
+  /**
+   * How long an approval gate waits for a decision. A deployment setting, not an input:
+   * Step Functions resolves TimeoutSecondsPath against the state input while
+   * aws-local-stepfunctions resolves it against the task's parameters, so only a fixed
+   * TimeoutSeconds means the same thing in both.
+   */
+  approvalTimeout: Duration;
+}
+
 /**
  * The rotation of one IAM user's access key: detect, (approve), create, distribute, validate,
  * verify, approve deletion, deactivate, grace, delete, confirm, finish; every failure after
  * the key exists goes to the rollback. Durations, thresholds and gates come from `$.config`.
  */
-export function rotationDefinition(scope: Construct, fns: Record<HandlerName, IFunction>): sfn.IChainable {
-  const step = (id: string, fn: HandlerName, resultPath: string, payload?: sfn.TaskInput) =>
+export function rotationDefinition(
+  scope: Construct,
+  fns: Record<HandlerName, IFunction>,
+  settings: RotationSettings,
+): sfn.IChainable {
+  // resultPath undefined means the result replaces the state (ASL's default); an explicit '$'
+  // would be the same in AWS, but aws-local-stepfunctions 3.0 stores it under a '$' key.
+  const step = (id: string, fn: HandlerName, resultPath: string | undefined, payload?: sfn.TaskInput) =>
     new tasks.LambdaInvoke(scope, id, {
       lambdaFunction: fns[fn],
       payloadResponseOnly: true,
@@ -73,10 +90,11 @@ export function rotationDefinition(scope: Construct, fns: Record<HandlerName, IF
       payload: sfn.TaskInput.fromObject({
         taskToken: sfn.JsonPath.taskToken,
         gate: gateName,
+        expiresInSeconds: settings.approvalTimeout.toSeconds(),
         state: sfn.JsonPath.entirePayload,
       }),
       resultPath,
-      taskTimeout: sfn.Timeout.at('$.config.approvalTimeoutSeconds'),
+      taskTimeout: sfn.Timeout.duration(settings.approvalTimeout),
     }).addRetry(TRANSIENT);
 
   // Terminal states.
@@ -127,7 +145,7 @@ export function rotationDefinition(scope: Construct, fns: Record<HandlerName, IF
   const detect = step(
     'Detect Keys',
     'detect-keys',
-    '$',
+    undefined,
     sfn.TaskInput.fromObject({
       input: sfn.JsonPath.entirePayload,
       executionId: sfn.JsonPath.executionId,

@@ -42,7 +42,7 @@ function table(config: Pick<Settings, 'approvalsTable'>): string {
 export async function requestApproval(
   { ddb, sns }: Pick<Clients, 'ddb' | 'sns'>,
   config: Pick<Settings, 'approvalsTable' | 'topicArn'>,
-  request: { taskToken: string; gate: Gate; state: GateState },
+  request: { taskToken: string; gate: Gate; expiresInSeconds: number; state: GateState },
   now: Date = new Date(),
 ): Promise<{ approvalId: string; expiresAt: string }> {
   const { state, gate } = request;
@@ -56,7 +56,7 @@ export async function requestApproval(
     keyIds,
     requestedBy: state.requestedBy,
     requestedAt: now.toISOString(),
-    expiresAt: new Date(now.getTime() + state.config.approvalTimeoutSeconds * 1000).toISOString(),
+    expiresAt: new Date(now.getTime() + request.expiresInSeconds * 1000).toISOString(),
     status: 'PENDING',
   };
   await ddb.send(new PutCommand({ TableName: table(config), Item: record }));

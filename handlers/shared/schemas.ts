@@ -9,18 +9,17 @@ export const UserName = z
 
 const KeyId = z.string().regex(/^[A-Z0-9]{16,128}$/, 'not an access key id');
 const Seconds = (min: number, max: number) => z.number().int().min(min).max(max);
-const YEAR = 365 * 24 * 3600;
+const WEEK = 7 * 86_400;
 
 /** Per-rotation settings; every field has a default so operators only state what differs. */
 export const RotationConfig = z.strictObject({
   maxAgeDays: z.number().int().min(1).max(3650).default(90),
   approveRotation: z.boolean().default(false),
   approveDeletion: z.boolean().default(true),
-  approvalTimeoutSeconds: Seconds(60, YEAR).default(86_400),
   validationMode: z.enum(['none', 'last-used', 'callback']).default('last-used'),
-  validationTimeoutSeconds: Seconds(1, YEAR).default(86_400),
+  validationTimeoutSeconds: Seconds(1, WEEK).default(86_400),
   validationPollSeconds: Seconds(1, 86_400).default(300),
-  graceSeconds: Seconds(0, 30 * 86_400).default(86_400),
+  graceSeconds: Seconds(0, WEEK).default(86_400),
 });
 export type RotationConfig = z.infer<typeof RotationConfig>;
 

@@ -1,0 +1,70 @@
+import { App, type CfnResource } from 'aws-cdk-lib';
+import { buildApp } from '../infra/app';
+import { HANDLER_NAMES, type HandlerName } from '../workflows/rotation';
+
+/** The ARN local mode gives each handler in place of the deployed function's. */
+export function localFunctionArn(name: HandlerName): string {
+  return `arn:aws:lambda:us-east-1:000000000000:function:keyrot-${name}`;
+}
+
+/** The handler a local function ARN stands for. */
+export function handlerOf(arn: string): HandlerName {
+  const name = arn.split(':function:keyrot-')[1];
+  const handler = HANDLER_NAMES.find((candidate) => candidate === name);
+  if (!handler) throw new Error(`no local handler for ${arn}`);
+  return handler;
+}
+
+export interface SynthesizedDefinition {
+  definition: { StartAt: string; States: Record<string, { Type: string; Resource?: string }> };
+  stateMachineName: string;
+}
+
+/**
+ * Synthesize the CDK app (bundling skipped: local mode runs the handlers' sources in-process)
+ * and return the state machine definition exactly as CloudFormation would receive it, with
+ * the Lambda ARNs, which only exist after deployment, replaced by local ones.
+ */
+export function synthesizeDefinition(): SynthesizedDefinition {
+  const { app, stack } = buildApp(new App({ context: { 'aws:cdk:bundling-stacks': [] } }));
+  const template = app.synth().getStackByName(stack.stackName).template as {
+    Resources: Record<
+      string,
+      { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, string> }
+    >;
+  };
+  const [machine] = Object.values(template.Resources).filter((r) => r.Type === 'AWS::StepFunctions::StateMachine');
+  if (!machine?.Properties) throw new Error('the synthesized template has no state machine');
+
+  const handlerByLogicalId = new Map<string, HandlerName>();
+  for (const name of HANDLER_NAMES) {
+    const resource = stack.functions[name].node.defaultChild as CfnResource;
+    handlerByLogicalId.set(stack.resolve(stack.getLogicalId(resource)) as string, name);
+  }
+
+  const resolve = (value: unknown): string => {
+    if (typeof value === 'string') return value;
+    const token = value as Record<string, unknown>;
+    if (Array.isArray(token['Fn::Join'])) {
+      const [separator, parts] = token['Fn::Join'] as [string, unknown[]];
+      return parts.map(resolve).join(separator);
+    }
+    if (Array.isArray(token['Fn::GetAtt'])) {
+      const [logicalId, attribute] = token['Fn::GetAtt'] as [string, string];
+      const handler = handlerByLogicalId.get(logicalId);
+      if (handler && attribute === 'Arn') return localFunctionArn(handler);
+    }
+    const pseudo: Record<string, string> = {
+      'AWS::Partition': 'aws',
+      'AWS::Region': 'us-east-1',
+      'AWS::AccountId': '000000000000',
+    };
+    if (typeof token.Ref === 'string' && pseudo[token.Ref]) return pseudo[token.Ref] as string;
+    throw new Error(`cannot resolve ${JSON.stringify(value)} in the state machine definition`);
+  };
+
+  return {
+    definition: JSON.parse(resolve(machine.Properties.DefinitionString)),
+    stateMachineName: `${stack.stackName}-Rotation`,
+  };
+}

@@ -1,0 +1,246 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import { StateMachine } from 'aws-local-stepfunctions';
+import type { TaskCallbacks } from '../handlers/domain/approvals';
+import { logger } from '../handlers/shared/logger';
+import type { HandlerName } from '../workflows/rotation';
+import { handlerOf, type SynthesizedDefinition } from './definition';
+import { toHistory, type EventLog, type HistoryEvent, type TaskAttempt } from './history';
+
+/** What `$$.Task.Token` holds in the context; each callback task swaps in a fresh token. */
+const TOKEN_PLACEHOLDER = 'keyrot-local-task-token';
+
+type LambdaHandler = (event: unknown, context: unknown) => Promise<unknown>;
+
+/** An error as the Lambda service reports it to Step Functions: name and a JSON cause. */
+class LambdaError extends Error {
+  constructor(name: string, message: string) {
+    super(JSON.stringify({ errorType: name, errorMessage: message }));
+    this.name = name;
+  }
+}
+
+/** Waiting callback tasks by token; SendTaskSuccess/Failure resolve them, as the SFN API does. */
+export class LocalTaskTokens implements TaskCallbacks {
+  readonly #waiting = new Map<string, { resolve: (output: unknown) => void; reject: (error: Error) => void }>();
+
+  wait(token: string): Promise<unknown> {
+    return new Promise((resolve, reject) => this.#waiting.set(token, { resolve, reject }));
+  }
+
+  forget(token: string): void {
+    this.#waiting.delete(token);
+  }
+
+  async sendTaskSuccess(taskToken: string, output: string): Promise<void> {
+    this.#take(taskToken).resolve(JSON.parse(output));
+  }
+
+  async sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void> {
+    this.#take(taskToken).reject(new LambdaErrorLike(error, cause));
+  }
+
+  #take(token: string) {
+    const waiting = this.#waiting.get(token);
+    if (!waiting) throw new TaskTimedOutError('the task token is unknown, already used or timed out');
+    this.#waiting.delete(token);
+    return waiting;
+  }
+}
+
+/** SendTaskFailure's error as the waiting state sees it: its name is the error. */
+class LambdaErrorLike extends Error {
+  constructor(name: string, cause: string) {
+    super(cause);
+    this.name = name;
+  }
+}
+
+/** The SFN API's answer to a token that no longer waits. */
+export class TaskTimedOutError extends Error {
+  override readonly name = 'TaskTimedOut';
+}
+
+export interface LocalRunOptions {
+  input: unknown;
+  /** Execution name; a unique one is made when absent. */
+  name?: string;
+  tokens: LocalTaskTokens;
+  /** `skip` makes every Wait state and retry pause instant (tests, benchmarks). */
+  waits?: 'real' | 'skip';
+  /** Each engine event as it happens: for progress display. */
+  onEvent?: (event: EventLog) => void;
+  /** A callback task has handed its token to the handler and now waits for a decision. */
+  onWaiting?: (state: string) => void;
+  /** Where handler log lines go; each run has its own. */
+  onLog?: (line: string) => void;
+  /** Called around every handler invocation; tests inject crashes here. */
+  around?: (handler: HandlerName, invoke: () => Promise<unknown>) => Promise<unknown>;
+}
+
+export interface LocalExecution {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  status: 'SUCCEEDED' | 'FAILED' | 'ABORTED' | 'TIMED_OUT';
+  startDate: string;
+  stopDate: string;
+  input: unknown;
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  events: HistoryEvent[];
+  logs: string[];
+}
+
+const runContext = new AsyncLocalStorage<{ log: (line: string) => void }>();
+logger.routeTo((line) => {
+  const run = runContext.getStore();
+  if (run) run.log(line);
+  else process.stdout.write(`${line}\n`);
+});
+
+const handlerCache = new Map<HandlerName, Promise<LambdaHandler>>();
+function loadHandler(name: HandlerName): Promise<LambdaHandler> {
+  let loaded = handlerCache.get(name);
+  if (!loaded) {
+    loaded = import(`../handlers/${name}.ts`).then((module: { handler: LambdaHandler }) => module.handler);
+    handlerCache.set(name, loaded);
+  }
+  return loaded;
+}
+
+function lambdaContext(name: HandlerName) {
+  return {
+    functionName: `keyrot-${name}`,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:keyrot-${name}`,
+    memoryLimitInMB: '256',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/keyrot-${name}`,
+    logStreamName: 'local',
+    callbackWaitsForEmptyEventLoop: false,
+    getRemainingTimeInMillis: () => 60_000,
+  };
+}
+
+/**
+ * Run the synthesized definition with `aws-local-stepfunctions`, each Lambda task mapped to its
+ * handler in-process, and return the execution with its history in `GetExecutionHistory` form.
+ */
+export async function runLocal(synthesized: SynthesizedDefinition, options: LocalRunOptions): Promise<LocalExecution> {
+  const name = options.name ?? `local-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
+  const stateMachineArn = `arn:aws:states:us-east-1:000000000000:stateMachine:${synthesized.stateMachineName}`;
+  const executionArn = `arn:aws:states:us-east-1:000000000000:execution:${synthesized.stateMachineName}:${name}`;
+  const attempts: TaskAttempt[] = [];
+  const logs: string[] = [];
+  const run = { log: (line: string) => (logs.push(line), options.onLog?.(line)) };
+
+  const invoke = async (fn: HandlerName, event: unknown): Promise<unknown> => {
+    const handler = await loadHandler(fn);
+    // A Lambda sees JSON, not objects: round-trip so local and deployed behave alike.
+    const payload = JSON.parse(JSON.stringify(event)) as unknown;
+    const call = () => runContext.run(run, () => handler(payload, lambdaContext(fn)));
+    try {
+      const result = await (options.around ? options.around(fn, call) : call());
+      return JSON.parse(JSON.stringify(result ?? null)) as unknown;
+    } catch (error) {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      throw new LambdaError(failure.name, failure.message);
+    }
+  };
+
+  const overrides: Record<string, (input: unknown) => Promise<unknown>> = {};
+  const waitOverrides: Record<string, number> = {};
+  const retryOverrides: Record<string, number> = {};
+  for (const [state, definition] of Object.entries(synthesized.definition.States)) {
+    if (definition.Type === 'Wait') waitOverrides[state] = 0;
+    if (definition.Type !== 'Task') continue;
+    retryOverrides[state] = 0;
+    const resource = definition.Resource ?? '';
+    if (resource.startsWith('arn:aws:lambda:')) {
+      const fn = handlerOf(resource);
+      overrides[state] = async (input) => {
+        const attempt: TaskAttempt = { state, kind: 'lambda', resource, input, scheduledAt: Date.now() };
+        attempts.push(attempt);
+        attempt.output = await invoke(fn, input);
+        attempt.endedAt = Date.now();
+        return attempt.output;
+      };
+    } else if (resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken') {
+      overrides[state] = async (input) => {
+        const parameters = input as { FunctionName: string; Payload: Record<string, unknown> };
+        const token = `${TOKEN_PLACEHOLDER}:${name}:${randomUUID()}`;
+        const attempt: TaskAttempt = { state, kind: 'callback', resource, input, scheduledAt: Date.now() };
+        attempts.push(attempt);
+        const decision = options.tokens.wait(token);
+        try {
+          await invoke(handlerOf(parameters.FunctionName), { ...parameters.Payload, taskToken: token });
+          attempt.submittedAt = Date.now();
+          options.onWaiting?.(state);
+          attempt.output = await decision;
+          attempt.endedAt = Date.now();
+          return attempt.output;
+        } finally {
+          options.tokens.forget(token);
+        }
+      };
+    } else {
+      throw new Error(`state ${state} uses ${resource}, which local mode does not run`);
+    }
+  }
+
+  const machine = new StateMachine(synthesized.definition as never, { validationOptions: { checkArn: true } });
+  const startDate = new Date();
+  const execution = machine.run(options.input as never, {
+    overrides: {
+      taskResourceLocalHandlers: overrides as never,
+      ...(options.waits === 'skip' ? { waitTimeOverrides: waitOverrides, retryIntervalOverrides: retryOverrides } : {}),
+    },
+    context: {
+      Execution: { Id: executionArn, Name: name, RoleArn: 'arn:aws:iam::000000000000:role/keyrot-local' },
+      StateMachine: { Id: stateMachineArn, Name: synthesized.stateMachineName },
+      Task: { Token: TOKEN_PLACEHOLDER },
+    },
+  });
+
+  const eventLogs: EventLog[] = [];
+  const collecting = (async () => {
+    for await (const event of execution.eventLogs) {
+      eventLogs.push(event);
+      options.onEvent?.(event);
+    }
+  })();
+  let output: unknown;
+  try {
+    output = await execution.result;
+  } catch {
+    // The failure is in the event log as ExecutionFailed; the history carries it.
+  }
+  await Promise.race([collecting, new Promise((resolve) => setTimeout(resolve, 100))]);
+
+  const events = toHistory(eventLogs, attempts, { roleArn: 'arn:aws:iam::000000000000:role/keyrot-local' });
+  const last = events.at(-1);
+  const failed = last?.executionFailedEventDetails as { error: string; cause: string } | undefined;
+  const status =
+    last?.type === 'ExecutionSucceeded'
+      ? 'SUCCEEDED'
+      : last?.type === 'ExecutionAborted'
+        ? 'ABORTED'
+        : last?.type === 'ExecutionTimedOut'
+          ? 'TIMED_OUT'
+          : 'FAILED';
+  return {
+    executionArn,
+    stateMachineArn,
+    name,
+    status,
+    startDate: startDate.toISOString(),
+    stopDate: new Date().toISOString(),
+    input: options.input,
+    ...(status === 'SUCCEEDED' ? { output } : {}),
+    ...(failed ? { error: failed.error, cause: failed.cause } : {}),
+    events,
+    logs,
+  };
+}
