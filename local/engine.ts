@@ -71,7 +71,7 @@ export interface LocalRunOptions {
   /** Each engine event as it happens: for progress display. */
   onEvent?: (event: EventLog) => void;
   /** A callback task has handed its token to the handler and now waits for a decision. */
-  onWaiting?: (state: string) => void;
+  onWaiting?: (state: string, executionArn: string) => void;
   /** Where handler log lines go; each run has its own. */
   onLog?: (line: string) => void;
   /** Called around every handler invocation; tests inject crashes here. */
@@ -177,7 +177,8 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
         try {
           await invoke(handlerOf(parameters.FunctionName), { ...parameters.Payload, taskToken: token });
           attempt.submittedAt = Date.now();
-          options.onWaiting?.(state);
+          // Whatever decides runs in this run's context, so its log lines join the run's log.
+          runContext.run(run, () => options.onWaiting?.(state, executionArn));
           attempt.output = await decision;
           attempt.endedAt = Date.now();
           return attempt.output;
