@@ -44,7 +44,11 @@ program
   .addOption(
     new Option('--validation <mode>', 'how the consumer confirms it uses the new key').choices(['none', 'last-used']),
   )
-  .option('--validation-timeout <seconds>', 'give up waiting for the consumer after this long', integer('--validation-timeout'))
+  .option(
+    '--validation-timeout <seconds>',
+    'give up waiting for the consumer after this long',
+    integer('--validation-timeout'),
+  )
   .option('--poll <seconds>', 'seconds between last-used checks', integer('--poll'))
   .option('--grace <seconds>', 'seconds between deactivating and deleting the old key', integer('--grace'))
   .option('--auto-approve <name>', 'local mode: sign every approval gate as <name> (demos and tests)')

@@ -29,7 +29,11 @@ function parse(text: string | undefined): Record<string, unknown> {
 export function summarize(events: EventLike[]): RotationOutcome {
   const exited = (state: string) =>
     parse(events.findLast((e) => e.stateExitedEventDetails?.name === state)?.stateExitedEventDetails?.output);
-  const detection = (exited('Detect Keys').detection ?? {}) as { decision?: string; reason?: string; oldKeyId?: string };
+  const detection = (exited('Detect Keys').detection ?? {}) as {
+    decision?: string;
+    reason?: string;
+    oldKeyId?: string;
+  };
   const created = (exited('Create Access Key').created ?? {}) as { newKeyId?: string };
   const last = events.at(-1);
   const base = {

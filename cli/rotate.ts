@@ -62,7 +62,9 @@ export async function rotate(user: string, options: RotateOptions, out: Output):
     return EXIT_CODES.INVALID;
   }
   const input = parsed.data;
-  const gates = [input.config.approveRotation && 'rotation', input.config.approveDeletion && 'deletion'].filter(Boolean);
+  const gates = [input.config.approveRotation && 'rotation', input.config.approveDeletion && 'deletion'].filter(
+    Boolean,
+  );
   if (options.local && gates.length > 0 && !options.autoApprove) {
     out.error(
       `the ${gates.join(' and ')} approval gate is on: pass --auto-approve <approver name> to sign it from this ` +
@@ -135,9 +137,7 @@ async function rotateDeployed(input: ExecutionInput, options: RotateOptions, out
   const name = executionName(input.userName, new Date());
   let executionArn: string;
   try {
-    const started = await sfn.send(
-      new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),
-    );
+    const started = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
     executionArn = started.executionArn ?? '';
   } catch (error) {
     if (error instanceof ExecutionAlreadyExists) {

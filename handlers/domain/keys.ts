@@ -12,7 +12,7 @@ export async function listKeys(iam: IAMClient, userName: string): Promise<Access
   return keys;
 }
 
-/** Whether an AWS error means "the entity is not there". */
+/** Whether an AWS error means "the entity is not there" (the SDK names it either way). */
 export function isNoSuchEntity(error: unknown): boolean {
-  return error instanceof Error && error.name === 'NoSuchEntity';
+  return error instanceof Error && (error.name === 'NoSuchEntityException' || error.name === 'NoSuchEntity');
 }
