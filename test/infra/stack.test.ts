@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { App, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { buildApp } from '../../infra/app';
+import { synthesizeDefinition } from '../../local/definition';
+
+type State = {
+  Type: string;
+  Resource?: string;
+  Retry?: { ErrorEquals: string[] }[];
+  Catch?: { ErrorEquals: string[]; Next: string }[];
+  TimeoutSeconds?: number;
+};
+
+// Bundling is skipped: these tests look at the template, `npm run synth` bundles for real.
+const context = { 'aws:cdk:bundling-stacks': [], 'keyrot:userPath': '/svc/', 'keyrot:userTag': 'keyrot:managed' };
+const { app, stack } = buildApp(new App({ context }));
+const template = Template.fromStack(stack);
+const { definition } = synthesizeDefinition();
+const states = definition.States as Record<string, State>;
+const tasks = Object.entries(states).filter(([, state]) => state.Type === 'Task');
+
+describe('the synthesized stack', () => {
+  it('is a Standard state machine, traced, logging everything but execution data', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: Match.objectLike({ IncludeExecutionData: false, Level: 'ALL' }),
+    });
+  });
+
+  it('runs every handler on a current Node runtime, arm64, traced, with its own log group', () => {
+    const functions = template.findResources('AWS::Lambda::Function');
+    assert.equal(Object.keys(functions).length, 11);
+    for (const fn of Object.values(functions)) {
+      assert.equal(fn.Properties.Runtime, 'nodejs24.x');
+      assert.deepEqual(fn.Properties.Architectures, ['arm64']);
+      assert.deepEqual(fn.Properties.TracingConfig, { Mode: 'Active' });
+      assert.ok(fn.Properties.LoggingConfig?.LogGroup, 'a log group with retention and KMS');
+    }
+  });
+
+  it('lets the handlers touch only users under the configured path that carry the tag', () => {
+    const policies = template.findResources('AWS::IAM::Policy');
+    const iamStatements = Object.values(policies)
+      .flatMap(
+        (policy) =>
+          policy.Properties.PolicyDocument.Statement as {
+            Action: string | string[];
+            Resource: unknown;
+            Condition?: unknown;
+          }[],
+      )
+      .filter((statement) => [statement.Action].flat().some((action) => action.startsWith('iam:')));
+    assert.ok(iamStatements.length >= 6);
+    for (const statement of iamStatements) {
+      assert.match(JSON.stringify(statement.Resource), /:user\/svc\/\*/);
+      assert.deepEqual(statement.Condition, { StringEquals: { 'iam:ResourceTag/keyrot:managed': 'true' } });
+    }
+  });
+
+  it('gives each handler only the IAM actions its step needs', () => {
+    const actionsOf = (prefix: string) =>
+      Object.entries(template.findResources('AWS::IAM::Policy'))
+        .filter(([id]) => id.startsWith(prefix))
+        .flatMap(([, policy]) =>
+          policy.Properties.PolicyDocument.Statement.flatMap((s: { Action: string | string[] }) => [s.Action].flat()),
+        )
+        .filter((action: string) => action.startsWith('iam:'));
+    assert.deepEqual(actionsOf('verifykey'), []);
+    assert.deepEqual(actionsOf('detectkeys').sort(), [
+      'iam:GetAccessKeyLastUsed',
+      'iam:GetUser',
+      'iam:ListAccessKeys',
+      'iam:ListUserTags',
+    ]);
+    assert.ok(!actionsOf('deactivatekey').includes('iam:DeleteAccessKey'));
+  });
+
+  it('encrypts the topic and the approvals table with the keyrot KMS key', () => {
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      SSESpecification: Match.objectLike({ SSEEnabled: true, SSEType: 'KMS' }),
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    });
+  });
+
+  it('alarms when a rollback fails', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 2);
+    template.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '{ $.outcome = "ROLLBACK_FAILED" }' });
+  });
+
+  it('passes the cdk-nag AwsSolutions checks, and every acknowledgement gives a reason', () => {
+    const report = new AwsSolutionsChecks().validateScope(app);
+    assert.deepEqual(
+      report.violations.map((violation) => `${violation.ruleName} ${violation.violatingResources[0]?.constructPath}`),
+      [],
+    );
+    const acknowledgements = app.node
+      .findAll()
+      .flatMap((construct) => construct.node.metadata)
+      .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((entry) => Object.values(entry.data as Record<string, string>));
+    assert.ok(acknowledgements.length > 0);
+    for (const reason of acknowledgements)
+      assert.ok(reason.length > 30, `acknowledgement without a real reason: ${reason}`);
+  });
+});
+
+describe('the state machine definition', () => {
+  it('has a retry policy on every task', () => {
+    for (const [name, state] of tasks) assert.ok(state.Retry?.length, `${name} has no Retry`);
+  });
+
+  it('puts a timeout on every callback task', () => {
+    const callbacks = tasks.filter(([, state]) => state.Resource?.endsWith('.waitForTaskToken'));
+    assert.deepEqual(callbacks.map(([name]) => name).sort(), ['Approve Deletion', 'Approve Rotation']);
+    for (const [, state] of callbacks) assert.equal(state.TimeoutSeconds, 86_400);
+  });
+
+  it('sends every failure after the key exists to the rollback', () => {
+    const afterCreate = [
+      'Create Access Key',
+      'Distribute Key',
+      'Check New Key Used',
+      'Verify New Key',
+      'Approve Deletion',
+      'Deactivate Old Key',
+      'Delete Old Key',
+      'Confirm Old Key Refused',
+    ];
+    for (const name of afterCreate) {
+      assert.deepEqual(
+        states[name]?.Catch?.at(-1),
+        { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'Roll Back' },
+        name,
+      );
+    }
+    assert.equal(states['Roll Back']?.Catch?.[0]?.Next, 'Record Rollback Error');
+  });
+
+  it('ends in the named outcomes only', () => {
+    const terminal = Object.entries(definition.States)
+      .filter(([, state]) => state.Type === 'Succeed' || state.Type === 'Fail')
+      .map(([name, state]) => `${name}:${(state as { Error?: string }).Error ?? state.Type}`)
+      .sort();
+    assert.deepEqual(terminal, [
+      'Invalid Request:Fail',
+      'Rejected:REJECTED',
+      'Rollback Failed:ROLLBACK_FAILED',
+      'Rolled Back:ROLLED_BACK',
+      'Rotated:Succeed',
+      'Skipped:Succeed',
+    ]);
+  });
+
+  it('retries verification and old-key refusal for IAM eventual consistency', () => {
+    assert.ok(states['Verify New Key']?.Retry?.some((retry) => retry.ErrorEquals.includes('NewKeyNotValid')));
+    assert.ok(
+      states['Confirm Old Key Refused']?.Retry?.some((retry) => retry.ErrorEquals.includes('OldKeyStillAccepted')),
+    );
+  });
+});

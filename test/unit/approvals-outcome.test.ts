@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import {
+  canonicalJson,
+  decide,
+  requestApproval,
+  signatureDigest,
+  type ApprovalRecord,
+  type TaskCallbacks,
+} from '../../handlers/domain/approvals';
+import { exitCodeFor, summarize } from '../../cli/outcome';
+import { createdState, EXECUTION, NEW_KEY, OLD_KEY } from '../support/fixtures';
+
+const ddb = mockClient(DynamoDBDocumentClient);
+const sns = mockClient(SNSClient);
+const document = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+const config = { approvalsTable: 'approvals', topicArn: 'arn:topic' };
+const now = new Date('2026-11-22T10:00:00Z');
+
+const record: ApprovalRecord = {
+  approvalId: 'f'.repeat(32),
+  taskToken: 'token-that-must-stay-server-side',
+  executionId: EXECUTION,
+  gate: 'DELETION',
+  userName: 'alice',
+  keyIds: [OLD_KEY, NEW_KEY],
+  requestedBy: 'ops',
+  requestedAt: now.toISOString(),
+  expiresAt: '2026-11-23T10:00:00.000Z',
+  status: 'PENDING',
+};
+
+function recordingCallbacks() {
+  const calls: string[][] = [];
+  const callbacks: TaskCallbacks = {
+    sendTaskSuccess: async (token, output) => void calls.push(['success', token, output]),
+    sendTaskFailure: async (token, error, cause) => void calls.push(['failure', token, error, cause]),
+  };
+  return { calls, callbacks };
+}
+
+beforeEach(() => {
+  ddb.reset();
+  sns.reset();
+});
+
+describe('requestApproval', () => {
+  it('stores the token server-side and notifies with the approval id only', async () => {
+    const result = await requestApproval(
+      { ddb: document, sns: sns as unknown as SNSClient },
+      config,
+      { taskToken: 'secret-token', gate: 'DELETION', expiresInSeconds: 3600, state: createdState() },
+      now,
+    );
+
+    const stored = ddb.commandCalls(PutCommand)[0]?.args[0].input.Item as ApprovalRecord;
+    assert.equal(stored.taskToken, 'secret-token');
+    assert.match(stored.approvalId, /^[0-9a-f]{32}$/);
+    assert.equal(stored.expiresAt, '2026-11-22T11:00:00.000Z');
+    assert.deepEqual(stored.keyIds, [OLD_KEY, NEW_KEY]);
+    const message = sns.commandCalls(PublishCommand)[0]?.args[0].input.Message ?? '';
+    assert.match(message, new RegExp(result.approvalId));
+    assert.equal(message.includes('secret-token'), false);
+  });
+});
+
+describe('decide', () => {
+  it('signs an approval: digest over the canonical record, single-use write, then SendTaskSuccess', async () => {
+    ddb.on(GetCommand).resolves({ Item: record });
+    const { calls, callbacks } = recordingCallbacks();
+
+    const signature = await decide(
+      { ddb: document, callbacks },
+      config,
+      {
+        approvalId: record.approvalId,
+        signer: 'quality-approver',
+        meaning: 'APPROVED',
+        reason: 'CR-1042',
+      },
+      now,
+    );
+
+    const { digest, ...fields } = signature;
+    assert.equal(digest, signatureDigest(fields));
+    assert.equal(signature.signedAt, '2026-11-22T10:00:00.000Z');
+    assert.equal(ddb.commandCalls(UpdateCommand)[0]?.args[0].input.ConditionExpression, '#status = :pending');
+    assert.deepEqual(calls, [['success', record.taskToken, JSON.stringify(signature)]]);
+  });
+
+  it('fails the task with ApprovalRejected on a rejection', async () => {
+    ddb.on(GetCommand).resolves({ Item: record });
+    const { calls, callbacks } = recordingCallbacks();
+
+    await decide(
+      { ddb: document, callbacks },
+      config,
+      { approvalId: record.approvalId, signer: 'qa', meaning: 'REJECTED', reason: 'not now' },
+      now,
+    );
+
+    assert.equal(calls[0]?.[2], 'ApprovalRejected');
+    assert.match(calls[0]?.[3] ?? '', /rejected by qa at .*: not now/);
+  });
+
+  for (const [why, item, signer, when] of [
+    ['the requester approves their own request', record, 'ops', now],
+    ['the rotating user approves', record, 'alice', now],
+    ['the approval was already decided', { ...record, status: 'APPROVED' }, 'qa', now],
+    ['the approval expired', record, 'qa', new Date('2026-11-23T10:00:01Z')],
+    ['the approval is unknown', undefined, 'qa', now],
+  ] as const) {
+    it(`refuses when ${why}, and resumes nothing`, async () => {
+      ddb.on(GetCommand).resolves({ Item: item });
+      const { calls, callbacks } = recordingCallbacks();
+
+      await assert.rejects(
+        decide(
+          { ddb: document, callbacks },
+          config,
+          { approvalId: record.approvalId, signer, meaning: 'APPROVED', reason: 'ok' },
+          when,
+        ),
+        { name: 'InvalidApproval' },
+      );
+      assert.equal(calls.length, 0);
+      assert.equal(ddb.commandCalls(UpdateCommand).length, 0);
+    });
+  }
+
+  it('hashes equal records equally whatever the key order', () => {
+    assert.equal(canonicalJson({ b: 1, a: { d: [1, 2], c: 'x' } }), '{"a":{"c":"x","d":[1,2]},"b":1}');
+  });
+});
+
+describe('summarize and exitCodeFor', () => {
+  const exited = (name: string, output: object) => ({
+    type: 'TaskStateExited',
+    stateExitedEventDetails: { name, output: JSON.stringify(output) },
+  });
+  const detected = exited('Detect Keys', { detection: { decision: 'ROTATE', oldKeyId: OLD_KEY } });
+
+  it('reads ROTATED and both key ids from the history alone', () => {
+    const result = summarize([
+      detected,
+      exited('Create Access Key', { created: { newKeyId: NEW_KEY } }),
+      { type: 'ExecutionSucceeded', executionSucceededEventDetails: { output: '{"outcome":"ROTATED"}' } },
+    ]);
+
+    assert.deepEqual(result, {
+      outcome: 'ROTATED',
+      reason: null,
+      decision: 'ROTATE',
+      oldKeyId: OLD_KEY,
+      newKeyId: NEW_KEY,
+    });
+    assert.equal(exitCodeFor(result), 0);
+  });
+
+  it('names a rollback by its Fail state error and exits 5', () => {
+    const result = summarize([
+      detected,
+      { type: 'ExecutionFailed', executionFailedEventDetails: { error: 'ROLLED_BACK', cause: 'ApprovalRejected: no' } },
+    ]);
+
+    assert.equal(result.outcome, 'ROLLED_BACK');
+    assert.equal(result.reason, 'ApprovalRejected: no');
+    assert.equal(exitCodeFor(result), 5);
+  });
+
+  it('exits 3 for a BLOCKED skip and 2 for invalid input', () => {
+    const blocked = summarize([
+      exited('Detect Keys', { detection: { decision: 'BLOCKED' } }),
+      { type: 'ExecutionSucceeded', executionSucceededEventDetails: { output: '{"outcome":"SKIPPED"}' } },
+    ]);
+    const invalid = summarize([
+      { type: 'ExecutionFailed', executionFailedEventDetails: { error: 'InvalidInput', cause: 'x' } },
+    ]);
+
+    assert.equal(exitCodeFor(blocked), 3);
+    assert.equal(exitCodeFor(invalid, 'InvalidInput'), 2);
+  });
+});

@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import { GetAccessKeyLastUsedCommand, IAMClient } from '@aws-sdk/client-iam';
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
+} from '@aws-sdk/client-secrets-manager';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { mockClient } from 'aws-sdk-client-mock';
+import { distributeKey } from '../../handlers/domain/distribute';
+import { checkKeyUsed, confirmOldKeyRefused, verifyNewKey } from '../../handlers/domain/verify';
+import { createdState, NEW_KEY, OLD_KEY, secretValue } from '../support/fixtures';
+
+const secrets = mockClient(SecretsManagerClient);
+const sns = mockClient(SNSClient);
+const iam = mockClient(IAMClient);
+const sts = mockClient(STSClient);
+const clients = {
+  secrets: secrets as unknown as SecretsManagerClient,
+  sns: sns as unknown as SNSClient,
+  iam: iam as unknown as IAMClient,
+  stsFor: () => new STSClient({}),
+};
+const refused = (name: string) => Object.assign(new Error(name), { name });
+
+beforeEach(() => {
+  for (const mock of [secrets, sns, iam, sts]) mock.reset();
+});
+
+describe('distributeKey', () => {
+  it('moves AWSCURRENT to the new version, drops AWSPENDING and notifies with key ids only', async () => {
+    secrets.on(DescribeSecretCommand).resolves({
+      VersionIdsToStages: { 'version-old': ['AWSCURRENT'], 'version-new': ['AWSPENDING'] },
+    });
+
+    const result = await distributeKey(clients, { topicArn: 'arn:topic' }, createdState());
+
+    const moves = secrets.commandCalls(UpdateSecretVersionStageCommand).map((call) => call.args[0].input);
+    assert.deepEqual(moves, [
+      {
+        SecretId: 'keyrot/alice',
+        VersionStage: 'AWSCURRENT',
+        MoveToVersionId: 'version-new',
+        RemoveFromVersionId: 'version-old',
+      },
+      { SecretId: 'keyrot/alice', VersionStage: 'AWSPENDING', RemoveFromVersionId: 'version-new' },
+    ]);
+    assert.equal(result.previousVersionId, 'version-old');
+    assert.match(sns.commandCalls(PublishCommand)[0]?.args[0].input.Message ?? '', new RegExp(NEW_KEY));
+  });
+
+  it('records a failed notification without failing the rotation', async () => {
+    secrets.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { 'version-new': ['AWSCURRENT'] } });
+    sns.on(PublishCommand).rejects(refused('AuthorizationErrorException'));
+
+    const result = await distributeKey(clients, { topicArn: 'arn:topic' }, createdState());
+
+    assert.equal(result.notified, false);
+    assert.equal(result.notifyError, 'AuthorizationErrorException');
+    assert.equal(secrets.commandCalls(UpdateSecretVersionStageCommand).length, 0, 'already current: nothing to move');
+  });
+});
+
+describe('verifyNewKey', () => {
+  it('accepts the new key when STS names the user', async () => {
+    secrets.on(GetSecretValueCommand).resolves(secretValue(NEW_KEY));
+    sts.on(GetCallerIdentityCommand).resolves({ Arn: 'arn:aws:iam::123456789012:user/alice' });
+
+    const result = await verifyNewKey(clients, createdState());
+
+    assert.equal(result.keyId, NEW_KEY);
+  });
+
+  it('reports a refused key as NewKeyNotValid so the state machine retries it', async () => {
+    secrets.on(GetSecretValueCommand).resolves(secretValue(NEW_KEY));
+    sts.on(GetCallerIdentityCommand).rejects(refused('InvalidClientTokenId'));
+
+    await assert.rejects(verifyNewKey(clients, createdState()), { name: 'NewKeyNotValid' });
+  });
+
+  it('refuses a key that authenticates as somebody else', async () => {
+    secrets.on(GetSecretValueCommand).resolves(secretValue(NEW_KEY));
+    sts.on(GetCallerIdentityCommand).resolves({ Arn: 'arn:aws:iam::123456789012:user/mallory' });
+
+    await assert.rejects(verifyNewKey(clients, createdState()), { name: 'WrongIdentity' });
+  });
+
+  it('refuses when AWSCURRENT does not hold the new key', async () => {
+    secrets.on(GetSecretValueCommand).resolves(secretValue(OLD_KEY));
+
+    await assert.rejects(verifyNewKey(clients, createdState()), { name: 'SecretMismatch' });
+    assert.equal(sts.calls().length, 0);
+  });
+});
+
+describe('checkKeyUsed', () => {
+  const state = { ...createdState(), distributed: { distributedAt: '2026-11-22T10:00:00.000Z' } };
+
+  it('reports the new key as used once it has a last-used date', async () => {
+    iam.on(GetAccessKeyLastUsedCommand).resolves({
+      AccessKeyLastUsed: { LastUsedDate: new Date('2026-11-22T10:05:00Z'), ServiceName: 's3', Region: 'eu-west-1' },
+    });
+
+    const result = await checkKeyUsed(clients, state, new Date('2026-11-22T10:06:00Z'));
+
+    assert.equal(result.used, true);
+  });
+
+  it('keeps waiting before the deadline and gives up after it', async () => {
+    iam.on(GetAccessKeyLastUsedCommand).resolves({ AccessKeyLastUsed: { ServiceName: 'N/A', Region: 'N/A' } });
+
+    assert.equal((await checkKeyUsed(clients, state, new Date('2026-11-23T09:59:59Z'))).used, false);
+    await assert.rejects(checkKeyUsed(clients, state, new Date('2026-11-23T10:00:01Z')), { name: 'ValidationTimeout' });
+  });
+});
+
+describe('confirmOldKeyRefused', () => {
+  it('confirms the deleted key is refused, naming the error', async () => {
+    secrets.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { 'version-old': ['AWSPREVIOUS'] } });
+    secrets.on(GetSecretValueCommand).resolves(secretValue(OLD_KEY));
+    sts.on(GetCallerIdentityCommand).rejects(refused('InvalidClientTokenId'));
+
+    assert.deepEqual(await confirmOldKeyRefused(clients, createdState()), {
+      keyId: OLD_KEY,
+      refusedWith: 'InvalidClientTokenId',
+    });
+  });
+
+  it('raises OldKeyStillAccepted while the deleted key still works', async () => {
+    secrets.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { 'version-old': ['AWSPREVIOUS'] } });
+    secrets.on(GetSecretValueCommand).resolves(secretValue(OLD_KEY));
+    sts.on(GetCallerIdentityCommand).resolves({ Arn: 'arn:aws:iam::123456789012:user/alice' });
+
+    await assert.rejects(confirmOldKeyRefused(clients, createdState()), { name: 'OldKeyStillAccepted' });
+  });
+
+  it('says so when the secret never held the old key', async () => {
+    secrets.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { 'version-new': ['AWSCURRENT'] } });
+
+    const result = await confirmOldKeyRefused(clients, createdState());
+
+    assert.equal(result.refusedWith, null);
+    assert.match(result.note ?? '', /not provable/);
+  });
+});
