@@ -1,3 +1,4 @@
+import { causeMessage } from '../handlers/shared/errors';
 import { OUTCOMES } from '../workflows/rotation';
 
 /** The subset of a history event this module reads (SDK and local events both fit). */
@@ -50,7 +51,8 @@ export function summarize(events: EventLike[]): RotationOutcome {
   if (last?.type === 'ExecutionFailed') {
     const { error, cause } = last.executionFailedEventDetails ?? {};
     const named = OUTCOMES.find((outcome) => outcome === error);
-    return { ...base, outcome: named ?? 'FAILED', reason: named ? (cause ?? null) : `${error}: ${cause ?? ''}` };
+    const message = causeMessage(cause) ?? null;
+    return { ...base, outcome: named ?? 'FAILED', reason: named ? message : `${error}: ${message ?? ''}` };
   }
   if (last?.type === 'ExecutionAborted') return { ...base, outcome: 'ABORTED', reason: 'aborted' };
   if (last?.type === 'ExecutionTimedOut') return { ...base, outcome: 'TIMED_OUT', reason: 'execution timed out' };

@@ -1,10 +1,9 @@
-import { UpdateSecretVersionStageCommand } from '@aws-sdk/client-secrets-manager';
 import type { Clients, Settings } from '../shared/clients';
 import { SecretMismatchError } from '../shared/errors';
 import { logger } from '../shared/logger';
 import type { StateWithNewKey } from '../shared/schemas';
 import { notify } from './notify';
-import { versionStages, versionWith } from './secret';
+import { moveStage, versionStages, versionWith } from './secret';
 
 export interface Distributed {
   currentVersionId: string;
@@ -29,23 +28,10 @@ export async function distributeKey(
   const current = versionWith(stages, 'AWSCURRENT');
 
   if (current !== target) {
-    await secrets.send(
-      new UpdateSecretVersionStageCommand({
-        SecretId: state.secretId,
-        VersionStage: 'AWSCURRENT',
-        MoveToVersionId: target,
-        RemoveFromVersionId: current,
-      }),
-    );
+    await moveStage(secrets, state.secretId, 'AWSCURRENT', { from: current, to: target });
   }
   if (stages[target]?.includes('AWSPENDING')) {
-    await secrets.send(
-      new UpdateSecretVersionStageCommand({
-        SecretId: state.secretId,
-        VersionStage: 'AWSPENDING',
-        RemoveFromVersionId: target,
-      }),
-    );
+    await moveStage(secrets, state.secretId, 'AWSPENDING', { from: target });
   }
   logger.info('new key is AWSCURRENT', { newKeyId: state.created.newKeyId, previousVersionId: current });
 

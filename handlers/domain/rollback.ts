@@ -1,15 +1,12 @@
 import { DeleteAccessKeyCommand, UpdateAccessKeyCommand } from '@aws-sdk/client-iam';
-import {
-  DeleteSecretCommand,
-  DescribeSecretCommand,
-  UpdateSecretVersionStageCommand,
-} from '@aws-sdk/client-secrets-manager';
+import { DeleteSecretCommand, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import type { Clients, Settings } from '../shared/clients';
+import { causeMessage } from '../shared/errors';
 import { logger } from '../shared/logger';
 import { Created, Failure, StateWithOldKey } from '../shared/schemas';
 import { isNoSuchEntity, listKeys } from './keys';
-import { readKey, versionIdFor, versionStages, versionWith } from './secret';
+import { moveStage, readKey, versionIdFor, versionStages, versionWith } from './secret';
 import { notify } from './notify';
 
 export const RollbackState = StateWithOldKey.extend({
@@ -96,25 +93,12 @@ export async function rollback(
     }
     const previous = versionWith(stages, 'AWSPREVIOUS');
     if (versionWith(stages, 'AWSCURRENT') === ourVersion && previous) {
-      await secrets.send(
-        new UpdateSecretVersionStageCommand({
-          SecretId: state.secretId,
-          VersionStage: 'AWSCURRENT',
-          MoveToVersionId: previous,
-          RemoveFromVersionId: ourVersion,
-        }),
-      );
+      await moveStage(secrets, state.secretId, 'AWSCURRENT', { from: ourVersion, to: previous });
       const restored = await readKey(secrets, state.secretId, { VersionId: previous });
       actions.push(`secret AWSCURRENT back to ${restored.accessKeyId}`);
     }
     if (stages[ourVersion]?.includes('AWSPENDING')) {
-      await secrets.send(
-        new UpdateSecretVersionStageCommand({
-          SecretId: state.secretId,
-          VersionStage: 'AWSPENDING',
-          RemoveFromVersionId: ourVersion,
-        }),
-      );
+      await moveStage(secrets, state.secretId, 'AWSPENDING', { from: ourVersion });
       actions.push('removed AWSPENDING from the new version');
     }
   }
@@ -131,18 +115,6 @@ export async function rollback(
 
 function describeFailure(failure: z.infer<typeof Failure> | undefined): string {
   if (!failure) return 'rolled back';
-  const cause = parseCause(failure.Cause);
+  const cause = causeMessage(failure.Cause);
   return cause ? `${failure.Error}: ${cause}` : failure.Error;
-}
-
-/** Lambda errors arrive as a JSON Cause; keep only the message (never a stack trace). */
-function parseCause(cause: string | undefined): string | undefined {
-  if (!cause) return undefined;
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
-    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
-  } catch {
-    // Not JSON: Step Functions' own errors (States.Timeout) carry plain text.
-  }
-  return cause.slice(0, 500);
 }

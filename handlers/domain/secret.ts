@@ -3,6 +3,7 @@ import {
   DescribeSecretCommand,
   GetSecretValueCommand,
   ResourceNotFoundException,
+  UpdateSecretVersionStageCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { SecretMismatchError } from '../shared/errors';
@@ -59,4 +60,21 @@ export async function readKey(
 export function versionIdFor(executionId: string): string {
   const hex = createHash('sha256').update(executionId).digest('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** Move a staging label (`to` omitted: only remove it from `from`). */
+export async function moveStage(
+  secrets: SecretsManagerClient,
+  secretId: string,
+  stage: string,
+  versions: { from?: string; to?: string },
+): Promise<void> {
+  await secrets.send(
+    new UpdateSecretVersionStageCommand({
+      SecretId: secretId,
+      VersionStage: stage,
+      ...(versions.to ? { MoveToVersionId: versions.to } : {}),
+      ...(versions.from ? { RemoveFromVersionId: versions.from } : {}),
+    }),
+  );
 }

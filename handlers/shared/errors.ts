@@ -47,3 +47,18 @@ export class KeyMissingError extends Error {
 export class InvalidApprovalError extends Error {
   override readonly name = 'InvalidApproval';
 }
+
+/**
+ * The message inside a Step Functions error Cause. Lambda errors arrive as JSON
+ * (`{"errorType","errorMessage","trace"}`): keep the message, never the stack trace.
+ */
+export function causeMessage(cause: string | undefined): string | undefined {
+  if (!cause) return undefined;
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+  } catch {
+    // Not JSON: Step Functions' own errors (States.Timeout) carry plain text.
+  }
+  return cause.slice(0, 500);
+}

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { LocalAws } from '../support/local-aws';
+
+const BIN = path.resolve(import.meta.dirname, '../../bin/keyrot.js');
+let aws: LocalAws;
+const home = mkdtempSync(path.join(tmpdir(), 'keyrot-cli-'));
+
+/** Run the keyrot command as an operator would, with a bounded time. */
+function keyrot(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, KEYROT_HOME: home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('keyrot rotate', () => {
+  before(async () => {
+    aws = await LocalAws.start();
+  });
+  after(async () => aws?.stop());
+
+  it('rotates locally and prints one JSON object with the outcome and both key ids', async () => {
+    const old = await aws.seedUser('cli-user');
+
+    const run = await keyrot(
+      'rotate',
+      'cli-user',
+      '--local',
+      '--force',
+      '--json',
+      '--auto-approve',
+      'quality-approver',
+      '--validation',
+      'none',
+      '--skip-waits',
+      '--requested-by',
+      'ops',
+    );
+
+    assert.equal(run.code, 0, run.stderr);
+    const result = JSON.parse(run.stdout) as Record<string, string>;
+    assert.equal(result.outcome, 'ROTATED');
+    assert.equal(result.user, 'cli-user');
+    assert.equal(result.oldKeyId, old.accessKeyId);
+    assert.equal((await aws.secretKey('cli-user'))?.accessKeyId, result.newKeyId);
+    assert.match(result.executionId ?? '', /^arn:aws:states:.*:execution:Keyrot-Rotation:/);
+    const history = JSON.parse(readFileSync(result.history ?? '', 'utf8')) as { events: { type: string }[] };
+    assert.equal(history.events[0]?.type, 'ExecutionStarted');
+    assert.equal(history.events.at(-1)?.type, 'ExecutionSucceeded');
+    const everything =
+      run.stdout +
+      run.stderr +
+      readFileSync(result.history ?? '', 'utf8') +
+      readFileSync((result.history ?? '').replace(/\.json$/, '.log.jsonl'), 'utf8');
+    assert.equal(everything.includes(old.secretAccessKey), false);
+    assert.equal(everything.includes((await aws.secretKey('cli-user'))?.secretAccessKey ?? '-'), false);
+  });
+
+  it('shows progress step by step without --json', async () => {
+    await aws.seedUser('cli-progress');
+
+    const run = await keyrot(
+      'rotate',
+      'cli-progress',
+      '--local',
+      '--force',
+      '--no-deletion-approval',
+      '--validation',
+      'none',
+      '--skip-waits',
+    );
+
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /\+\d+\.\d\ds {2}Create Access Key/);
+    assert.match(run.stdout, /^ROTATED {2}cli-progress: AKIA\w+ -> AKIA\w+/);
+  });
+
+  it('exits 0 with SKIPPED when the key is not due', async () => {
+    await aws.seedUser('cli-fresh');
+
+    const run = await keyrot('rotate', 'cli-fresh', '--local', '--json', '--no-deletion-approval');
+
+    assert.equal(run.code, 0);
+    assert.equal(JSON.parse(run.stdout).outcome, 'SKIPPED');
+  });
+
+  it('refuses a bad user name with exit 2, a clear message and no stack trace, before any AWS call', async () => {
+    const run = await keyrot('rotate', 'no spaces allowed', '--local', '--auto-approve', 'qa');
+
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /keyrot: invalid request: userName: userName may only hold letters/);
+    assert.doesNotMatch(run.stderr, /\n\s+at /);
+    assert.equal(run.stdout, '');
+  });
+
+  it('refuses to start a local run that would wait on a gate nobody can answer', async () => {
+    const run = await keyrot('rotate', 'cli-user', '--local');
+
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /deletion approval gate is on: pass --auto-approve/);
+  });
+
+  it('names an unknown user and exits 2', async () => {
+    const run = await keyrot('rotate', 'ghost', '--local', '--json', '--no-deletion-approval', '--force');
+
+    assert.equal(run.code, 2);
+    const result = JSON.parse(run.stdout);
+    assert.equal(result.outcome, 'FAILED');
+    assert.match(result.reason, /^UserNotFound: IAM user ghost does not exist$/);
+  });
+
+  it('explains itself in --help, with examples and exit codes', async () => {
+    const run = await keyrot('rotate', '--help');
+
+    assert.equal(run.code, 0);
+    assert.match(run.stdout, /Examples:/);
+    assert.match(run.stdout, /5 ROLLED_BACK/);
+  });
+});
