@@ -21,12 +21,12 @@ export interface SynthesizedDefinition {
 }
 
 /**
- * Synthesize the CDK app (bundling skipped: local mode runs the handlers' sources in-process)
+ * Synthesize the CDK app with the given context settings (bundling skipped: local mode runs the handlers' sources in-process)
  * and return the state machine definition exactly as CloudFormation would receive it, with
  * the Lambda ARNs, which only exist after deployment, replaced by local ones.
  */
-export function synthesizeDefinition(): SynthesizedDefinition {
-  const { app, stack } = buildApp(new App({ context: { 'aws:cdk:bundling-stacks': [] } }));
+export function synthesizeDefinition(context: Record<string, string> = {}): SynthesizedDefinition {
+  const { app, stack } = buildApp(new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } }));
   const template = app.synth().getStackByName(stack.stackName).template as {
     Resources: Record<
       string,

@@ -186,6 +186,58 @@ describe('the rotation workflow against moto', () => {
     assert.equal((await aws.secretKey('rejected'))?.accessKeyId, old.accessKeyId);
   });
 
+  it('asks for approval before creating a key when the rotation gate is on, and records both signatures', async () => {
+    await aws.seedUser('two-gates');
+
+    const execution = await rotate({
+      userName: 'two-gates',
+      force: true,
+      config: { ...NO_VALIDATION, approveRotation: true },
+    });
+
+    const output = execution.output as {
+      outcome: string;
+      approvals: { gate: string; signer: string; digest: string }[];
+    };
+    assert.equal(output.outcome, 'ROTATED');
+    assert.deepEqual(
+      output.approvals.map((approval) => `${approval.gate}:${approval.signer}`),
+      ['ROTATION:quality-approver', 'DELETION:quality-approver'],
+    );
+    assert.ok(
+      statesEntered(execution).indexOf('Approve Rotation') < statesEntered(execution).indexOf('Create Access Key'),
+    );
+  });
+
+  it('ends REJECTED without creating a key when the rotation is rejected', async () => {
+    const old = await aws.seedUser('no-rotation');
+
+    const execution = await rotate(
+      { userName: 'no-rotation', force: true, config: { ...NO_VALIDATION, approveRotation: true } },
+      { decision: 'REJECTED' },
+    );
+
+    assert.equal(execution.error, 'REJECTED');
+    assert.match(execution.cause ?? '', /rejected by quality-approver/);
+    assert.deepEqual(await aws.keys('no-rotation'), [{ id: old.accessKeyId, status: 'Active' }]);
+    assert.ok(!statesEntered(execution).includes('Create Access Key'));
+  });
+
+  it('rolls back when nobody decides before the deletion approval times out', async () => {
+    const old = await aws.seedUser('expired');
+
+    const execution = await rotate(
+      { userName: 'expired', force: true, config: NO_VALIDATION },
+      { decision: 'none', context: { 'keyrot:approvalTimeoutSeconds': '1' } },
+    );
+
+    assert.equal(execution.error, 'ROLLED_BACK');
+    assert.match(execution.cause ?? '', /^States\.Timeout/);
+    assert.ok(execution.events.some((event) => event.type === 'TaskTimedOut'));
+    assert.deepEqual(await aws.keys('expired'), [{ id: old.accessKeyId, status: 'Active' }]);
+    assert.equal((await aws.secretKey('expired'))?.accessKeyId, old.accessKeyId);
+  });
+
   it('recovers from a crash between CreateAccessKey and storing the secret: one new key, no orphan', async () => {
     const old = await aws.seedUser('crashed');
     secretsSeen.push(old.secretAccessKey);

@@ -3,17 +3,21 @@ import { clients, settings } from '../../handlers/shared/clients';
 import { synthesizeDefinition, type SynthesizedDefinition } from '../../local/definition';
 import { LocalTaskTokens, runLocal, type LocalExecution, type LocalRunOptions } from '../../local/engine';
 
-let definition: SynthesizedDefinition | undefined;
+const definitions = new Map<string, SynthesizedDefinition>();
 
 export interface RunOptions {
-  /** How every approval gate is answered; without it a gate would wait. */
-  decision?: 'APPROVED' | 'REJECTED';
+  /** How every approval gate is answered; `none` lets it wait until it times out. */
+  decision?: 'APPROVED' | 'REJECTED' | 'none';
+  /** CDK context for the synthesized definition, e.g. a short approval timeout. */
+  context?: Record<string, string>;
   around?: LocalRunOptions['around'];
 }
 
 /** Run the synthesized workflow in the local engine with instant waits, answering gates as told. */
 export async function runRotation(input: unknown, options: RunOptions = {}): Promise<LocalExecution> {
-  definition ??= synthesizeDefinition();
+  const key = JSON.stringify(options.context ?? {});
+  const definition = definitions.get(key) ?? synthesizeDefinition(options.context);
+  definitions.set(key, definition);
   const tokens = new LocalTaskTokens();
   const decisions: Promise<unknown>[] = [];
   const execution = await runLocal(definition, {
@@ -22,13 +26,14 @@ export async function runRotation(input: unknown, options: RunOptions = {}): Pro
     waits: 'skip',
     around: options.around,
     onWaiting: (_state, executionArn) => {
+      if (options.decision === 'none') return;
       decisions.push(
         (async () => {
           for (const approval of await pendingApprovals(clients, settings(), executionArn)) {
             await decide({ ...clients, callbacks: tokens }, settings(), {
               approvalId: approval.approvalId,
               signer: 'quality-approver',
-              meaning: options.decision ?? 'APPROVED',
+              meaning: options.decision === 'REJECTED' ? 'REJECTED' : 'APPROVED',
               reason: options.decision === 'REJECTED' ? 'consumer not ready' : 'change CR-1042 approved',
             });
           }
