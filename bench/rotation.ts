@@ -47,7 +47,8 @@ try {
   const definition = synthesizeDefinition();
   const synthMs = performance.now() - synthStart;
   const tokens = new LocalTaskTokens();
-  const approvalsTable = { approvalsTable: process.env.KEYROT_APPROVALS_TABLE };
+  const { settings } = await import('../handlers/shared/clients');
+  const approvalsTable = settings();
   const times: number[] = [];
   let transitions = 0;
   let perRotation = new Map<string, number>();
@@ -67,7 +68,7 @@ try {
         for (const approval of await pendingApprovals(clients, approvalsTable, executionArn)) {
           await decide({ ...clients, callbacks: tokens }, approvalsTable, {
             approvalId: approval.approvalId,
-            signer: 'bench-approver',
+            signer: { username: 'quality-approver', name: 'Quinn Avery (QA Lead)' },
             meaning: 'APPROVED',
             reason: 'benchmark',
           });

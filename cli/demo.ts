@@ -72,7 +72,7 @@ export async function demo(out: Output, options: { json: boolean }): Promise<num
     // moto cannot backdate a key, so the clock is an input: rotate "as of" 91 days from now.
     const asOf = new Date(Date.now() + 91 * DAY_MS).toISOString();
     out.progress(`  as of:      ${asOf} (the fresh demo key is 91 days old then; maximum 90)`);
-    out.progress('  approvals:  the deletion gate is AUTO-APPROVED as "demo-approver" for this demo\n');
+    out.progress('  approvals:  the deletion gate is AUTO-APPROVED as "quality-approver" for this demo\n');
     const code = await rotate(
       DEMO_USER,
       {
@@ -81,7 +81,7 @@ export async function demo(out: Output, options: { json: boolean }): Promise<num
         asOf,
         json: options.json,
         requestedBy: 'demo-operator',
-        autoApprove: 'demo-approver',
+        autoApprove: 'quality-approver',
         config: { validationMode: 'last-used', validationPollSeconds: 1, graceSeconds: 2 },
       },
       out,

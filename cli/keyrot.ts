@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { listApprovals, signFromTerminal } from './approve';
 import { demo } from './demo';
 import { EXIT_CODES } from './outcome';
 import { terminalOutput } from './output';
@@ -51,7 +52,7 @@ program
   )
   .option('--poll <seconds>', 'seconds between last-used checks', integer('--poll'))
   .option('--grace <seconds>', 'seconds between deactivating and deleting the old key', integer('--grace'))
-  .option('--auto-approve <name>', 'local mode: sign every approval gate as <name> (demos and tests)')
+  .option('--auto-approve <name>', 'local mode: sign every gate as approver <name> without review (demos, tests)')
   .option('--skip-waits', 'local mode: make waits and retry pauses instant')
   .option('--state-machine-arn <arn>', 'the deployed state machine (default $KEYROT_STATE_MACHINE_ARN)')
   .option('--region <region>', 'AWS region, as the AWS CLI takes it')
@@ -61,8 +62,8 @@ program
     `
 Examples:
   keyrot rotate build-bot                       start on the deployed state machine and follow it
-  keyrot rotate build-bot --local --auto-approve alice
-                                                run the workflow here, alice signs the deletion gate
+  keyrot rotate build-bot --local               run the workflow here; the deletion gate prints a link
+                                                to the local approval page (or use keyrot approve)
   keyrot rotate build-bot --local --force --no-deletion-approval --json
 
 Exit codes:
@@ -94,6 +95,54 @@ Exit codes:
       },
       terminalOutput(Boolean(options.json)),
     );
+  });
+
+for (const [verb, meaning] of [
+  ['approve', 'APPROVED'],
+  ['reject', 'REJECTED'],
+] as const) {
+  program
+    .command(verb)
+    .description(
+      `${verb === 'approve' ? 'Approve' : 'Reject'} a waiting approval, signing with your user name and password.`,
+    )
+    .argument('<approval>', 'the approval link from the notification, or its approval id')
+    .requiredOption('--as <user>', 'your user name in the approvers user pool')
+    .requiredOption('--reason <text>', 'why; recorded in the signature')
+    .option(
+      '--url <base>',
+      'the approval endpoint when only an id is given (default $KEYROT_APPROVAL_BASE_URL or the running local server)',
+    )
+    .option('--json', 'print the result as one JSON object')
+    .option('--region <region>', 'AWS region, as the AWS CLI takes it')
+    .option('--profile <profile>', 'AWS shared-config profile, as the AWS CLI takes it')
+    .addHelpText(
+      'after',
+      `
+The password is read from the terminal without echo, or from KEYROT_APPROVER_PASSWORD for automation.
+The decision goes through the same endpoint and rules as the approval page in a browser.
+
+Examples:
+  keyrot ${verb} 'https://…/approvals/3f…?sig=…' --as quality-approver --reason "CR-1042"
+  keyrot ${verb} 3f2a…c9 --as quality-approver --reason "CR-1042"
+
+Exit codes: 0 signed, 4 refused (expired, already decided, not allowed), 5 wrong password or locked, 1 error`,
+    )
+    .action(async (approval: string, options) => {
+      awsOptions(options);
+      process.exitCode = await signFromTerminal(approval, { ...options, meaning, json: Boolean(options.json) });
+    });
+}
+
+program
+  .command('approvals')
+  .description('List the approvals waiting for a decision.')
+  .option('--json', 'print them as one JSON array')
+  .option('--region <region>', 'AWS region, as the AWS CLI takes it')
+  .option('--profile <profile>', 'AWS shared-config profile, as the AWS CLI takes it')
+  .action(async (options) => {
+    awsOptions(options);
+    process.exitCode = await listApprovals({ json: Boolean(options.json) });
   });
 
 program

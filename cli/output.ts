@@ -3,6 +3,8 @@ import type { RotateResult } from './rotate';
 /** Where the CLI writes: progress for people on stderr, results on stdout (JSON alone with --json). */
 export interface Output {
   progress(line: string): void;
+  /** Something a person must act on (an approval link): on stderr even with --json. */
+  notice(line: string): void;
   step(elapsedMs: number, state: string): void;
   result(result: RotateResult): void;
   error(message: string): void;
@@ -15,6 +17,7 @@ export function terminalOutput(json: boolean): Output {
     progress: (line) => {
       if (!json) process.stderr.write(`${line}\n`);
     },
+    notice: (line) => process.stderr.write(`${line}\n`),
     step: (elapsedMs, state) => {
       if (!json) process.stderr.write(`${seconds(elapsedMs)}  ${state}\n`);
     },

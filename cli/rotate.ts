@@ -11,7 +11,9 @@ import { clients, settings } from '../handlers/shared/clients';
 import { describeIssues, ExecutionInput } from '../handlers/shared/schemas';
 import { synthesizeDefinition } from '../local/definition';
 import { LocalTaskTokens, runLocal } from '../local/engine';
-import { saveExecution } from '../local/store';
+import { saveExecution, writeServerInfo } from '../local/store';
+import { startApprovalServer } from '../local/approval-server';
+import { approvalLink, loadLinkKey } from '../handlers/domain/approval-links';
 import { exitCodeFor, summarize, EXIT_CODES, type EventLike } from './outcome';
 import type { Output } from './output';
 
@@ -62,16 +64,6 @@ export async function rotate(user: string, options: RotateOptions, out: Output):
     return EXIT_CODES.INVALID;
   }
   const input = parsed.data;
-  const gates = [input.config.approveRotation && 'rotation', input.config.approveDeletion && 'deletion'].filter(
-    Boolean,
-  );
-  if (options.local && gates.length > 0 && !options.autoApprove) {
-    out.error(
-      `the ${gates.join(' and ')} approval gate is on: pass --auto-approve <approver name> to sign it from this ` +
-        'terminal, or --no-deletion-approval to run without the gate',
-    );
-    return EXIT_CODES.INVALID;
-  }
   return options.local ? rotateLocally(input, options, out) : rotateDeployed(input, options, out);
 }
 
@@ -80,6 +72,9 @@ async function rotateLocally(input: ExecutionInput, options: RotateOptions, out:
   out.progress(`keyrot: rotating ${input.userName} with the local engine against ${where}`);
   const definition = synthesizeDefinition();
   const tokens = new LocalTaskTokens();
+  // Without --auto-approve, gates are signed on the local approval pages (or `keyrot approve`).
+  const server = options.autoApprove ? undefined : await startApprovalServer(tokens);
+  if (server) writeServerInfo(server.url);
   const started = Date.now();
   let transitions = 0;
   const execution = await runLocal(definition, {
@@ -94,19 +89,26 @@ async function rotateLocally(input: ExecutionInput, options: RotateOptions, out:
     onWaiting: (state, executionArn) => {
       void (async () => {
         for (const approval of await pendingApprovals(clients, settings(), executionArn)) {
+          if (!options.autoApprove) {
+            const key = await loadLinkKey(clients.secrets, settings());
+            out.notice(`         ${state}: waiting for a signature until ${approval.expiresAt}`);
+            out.notice(`         open ${approvalLink(settings().approvalBaseUrl, approval.approvalId, key)}`);
+            out.notice(`         or:  keyrot approve ${approval.approvalId} --as <user> --reason <text>`);
+            continue;
+          }
           const signature = await decide({ ...clients, callbacks: tokens }, settings(), {
             approvalId: approval.approvalId,
-            signer: options.autoApprove ?? '',
+            signer: { username: options.autoApprove, name: `${options.autoApprove} (auto-approved from the terminal)` },
             meaning: 'APPROVED',
             reason: `auto-approved from the terminal by ${options.autoApprove}`,
           });
           out.progress(
-            `         ${state}: AUTO-APPROVED as "${signature.signer}" (--auto-approve; no approver reviewed it)`,
+            `         ${state}: AUTO-APPROVED as "${signature.signerId}" (--auto-approve; no approver reviewed it)`,
           );
         }
-      })().catch((error: Error) => out.error(`auto-approval failed: ${error.message}`));
+      })().catch((error: Error) => out.error(`approval failed: ${error.message}`));
     },
-  });
+  }).finally(() => server?.stop());
   const files = saveExecution(execution);
   const summary = summarize(execution.events as EventLike[]);
   const result: RotateResult = {

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -8,6 +9,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
@@ -24,6 +26,8 @@ export interface KeyrotStackProps extends StackProps {
   readonly secretPrefix?: string;
   /** How long an approval gate waits for a decision (default one day, at most seven). */
   readonly approvalTimeout?: Duration;
+  /** User names (in the approvers' Cognito user pool) allowed to sign approvals. */
+  readonly approvers?: string[];
 }
 
 /** IAM actions each handler needs on the managed users; nothing else touches IAM. */
@@ -59,6 +63,9 @@ const SECRET_ACTIONS: Partial<Record<HandlerName, string[]>> = {
 };
 
 const NOTIFIERS: HandlerName[] = ['distribute-key', 'request-approval', 'finish-rotation', 'roll-back'];
+
+/** Every Lambda in the stack: the workflow's handlers and the approval pages behind a function URL. */
+type FunctionName = HandlerName | 'approval-api';
 
 /** The keyrot workflow: handlers, rotation state machine, topic, approvals table, alarms. */
 export class KeyrotStack extends Stack {
@@ -110,18 +117,44 @@ export class KeyrotStack extends Stack {
       ? { StringEquals: { [`iam:ResourceTag/${props.managedUserTag}`]: 'true' } }
       : undefined;
 
+    // Approvers sign with user name and password at the moment of signing (21 CFR 11.200).
+    const approverPool = new cognito.UserPool(this, 'Approvers', {
+      selfSignUpEnabled: false,
+      signInAliases: { username: true },
+      standardAttributes: { fullname: { required: true, mutable: true } },
+      passwordPolicy: {
+        minLength: 12,
+        requireDigits: true,
+        requireLowercase: true,
+        requireUppercase: true,
+        requireSymbols: true,
+      },
+      accountRecovery: cognito.AccountRecovery.NONE,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const approverClient = approverPool.addClient('Signing', {
+      authFlows: { userPassword: true },
+      generateSecret: false,
+      preventUserExistenceErrors: true,
+    });
+    const linkKey = new secretsmanager.Secret(this, 'ApprovalLinkKey', {
+      description: 'keyrot: HMAC key for approval links and CSRF tokens',
+      encryptionKey: key,
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+
     const environment = {
       KEYROT_SECRET_PREFIX: secretPrefix,
       KEYROT_TOPIC_ARN: topic.topicArn,
       KEYROT_APPROVALS_TABLE: approvals.tableName,
       KEYROT_KMS_KEY_ID: key.keyArn,
+      KEYROT_LINK_KEY_SECRET: linkKey.secretArn,
       POWERTOOLS_SERVICE_NAME: 'keyrot',
       POWERTOOLS_LOG_LEVEL: 'INFO',
     };
 
-    const functions = {} as Record<HandlerName, nodejs.NodejsFunction>;
-    for (const name of HANDLER_NAMES) {
-      const fn = new nodejs.NodejsFunction(this, name, {
+    const makeFunction = (name: FunctionName, environment: Record<string, string>) =>
+      new nodejs.NodejsFunction(this, name, {
         entry: path.join(ROOT, 'handlers', `${name}.ts`),
         projectRoot: ROOT,
         depsLockFilePath: path.join(ROOT, 'package-lock.json'),
@@ -145,6 +178,22 @@ export class KeyrotStack extends Stack {
           banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
         },
       });
+
+    const approvalApi = makeFunction('approval-api', {
+      ...environment,
+      KEYROT_APPROVER_CLIENT_ID: approverClient.userPoolClientId,
+      KEYROT_APPROVERS: (props.approvers ?? []).join(','),
+    });
+    const approvalUrl = approvalApi.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
+    approvals.grantReadWriteData(approvalApi);
+    linkKey.grantRead(approvalApi);
+
+    const functions = {} as Record<HandlerName, nodejs.NodejsFunction>;
+    for (const name of HANDLER_NAMES) {
+      const fn = makeFunction(
+        name,
+        name === 'request-approval' ? { ...environment, KEYROT_APPROVAL_BASE_URL: approvalUrl.url } : environment,
+      );
       const iamActions = IAM_ACTIONS[name];
       if (iamActions) {
         fn.addToRolePolicy(
@@ -160,13 +209,16 @@ export class KeyrotStack extends Stack {
       functions[name] = fn;
     }
     approvals.grantWriteData(functions['request-approval']);
+    linkKey.grantRead(functions['request-approval']);
 
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
       retention: logs.RetentionDays.ONE_YEAR,
       encryptionKey: key,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    const stateMachineName = `${this.stackName}-rotation`;
     this.stateMachine = new sfn.StateMachine(this, 'Rotation', {
+      stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromChainable(rotationDefinition(this, functions, { approvalTimeout })),
       // Execution data is left out of the logs: inputs and outputs stay in the history only.
@@ -177,6 +229,21 @@ export class KeyrotStack extends Stack {
       timeout: Duration.days(24),
     });
     this.functions = functions;
+    // By name, not by reference: a reference would make the approval API depend on the state
+    // machine, which depends on request-approval, which needs the approval API's URL.
+    approvalApi.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+        resources: [
+          this.formatArn({
+            service: 'states',
+            resource: 'stateMachine',
+            resourceName: stateMachineName,
+            arnFormat: 'arn:aws:service:region:account:resource:resourceName' as never,
+          }),
+        ],
+      }),
+    );
 
     // A rollback that could not restore the old key needs a human: alarm on it.
     const rollbackFailed = new logs.MetricFilter(this, 'RollbackFailedFilter', {
@@ -206,18 +273,23 @@ export class KeyrotStack extends Stack {
       'The rollback handler itself failed.',
     );
 
-    this.acknowledgeFindings(functions, {
-      userResource: `arn:<AWS::Partition>:iam::<AWS::AccountId>:user/${userResourceName}`,
-      secretResource: `arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${secretPrefix}*`,
-    });
+    this.acknowledgeFindings(
+      { ...functions, 'approval-api': approvalApi },
+      {
+        userResource: `arn:<AWS::Partition>:iam::<AWS::AccountId>:user/${userResourceName}`,
+        secretResource: `arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${secretPrefix}*`,
+      },
+    );
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
     new CfnOutput(this, 'NotificationTopicArn', { value: topic.topicArn });
     new CfnOutput(this, 'ApprovalsTableName', { value: approvals.tableName });
+    new CfnOutput(this, 'ApprovalUrl', { value: approvalUrl.url });
+    new CfnOutput(this, 'ApproverPoolId', { value: approverPool.userPoolId });
   }
 
   /** Every cdk-nag finding that stays, with the reason it stays. */
   private acknowledgeFindings(
-    functions: Record<HandlerName, nodejs.NodejsFunction>,
+    functions: Record<FunctionName, nodejs.NodejsFunction>,
     scoped: { userResource: string; secretResource: string },
   ): void {
     const acknowledge = (construct: Construct, id: string, reason: string) =>
@@ -246,6 +318,7 @@ export class KeyrotStack extends Stack {
         `AwsSolutions-IAM5[Resource::${scoped.secretResource}]`,
         'One secret per rotated user is created at run time under the keyrot prefix; names are not known at deploy time.',
       );
+      if (fn === functions['approval-api']) continue;
       const logicalId = this.resolve(this.getLogicalId(fn.node.defaultChild as lambda.CfnFunction)) as string;
       acknowledge(
         this.stateMachine,
@@ -254,5 +327,20 @@ export class KeyrotStack extends Stack {
       );
     }
     acknowledge(this.stateMachine, 'AwsSolutions-IAM5[Resource::*]', 'X-Ray tracing actions take no resource.');
+    acknowledge(
+      this.node.findChild('Approvers'),
+      'AwsSolutions-COG2',
+      'Approvers sign with user name and password at the moment of signing (21 CFR 11.200, two components); an MFA challenge step on the signing form is not built yet.',
+    );
+    acknowledge(
+      this.node.findChild('Approvers'),
+      'AwsSolutions-COG8',
+      'The pool holds a handful of approvers who only sign approvals; the Plus tier threat protection is a cost decision left to the deployer.',
+    );
+    acknowledge(
+      this.node.findChild('ApprovalLinkKey'),
+      'AwsSolutions-SMG4',
+      'Rotating the link HMAC key invalidates every outstanding approval link; rotate it by hand between approval windows.',
+    );
   }
 }

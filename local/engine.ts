@@ -94,10 +94,12 @@ export interface LocalExecution {
 }
 
 const runContext = new AsyncLocalStorage<{ log: (line: string) => void }>();
+// Lines outside a run (the local approval server deciding) go to stderr, keeping stdout for
+// the command's own output.
 logger.routeTo((line) => {
   const run = runContext.getStore();
   if (run) run.log(line);
-  else process.stdout.write(`${line}\n`);
+  else process.stderr.write(`${line}\n`);
 });
 
 const handlerCache = new Map<HandlerName, Promise<LambdaHandler>>();

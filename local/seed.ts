@@ -1,3 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import {
+  AdminCreateUserCommand,
+  AdminSetUserPasswordCommand,
+  CognitoIdentityProviderClient,
+  CreateUserPoolClientCommand,
+  CreateUserPoolCommand,
+} from '@aws-sdk/client-cognito-identity-provider';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -18,7 +26,27 @@ export interface LocalEnvironment {
   KEYROT_TOPIC_ARN: string;
   KEYROT_APPROVALS_TABLE: string;
   KEYROT_SECRET_PREFIX: string;
+  KEYROT_LINK_KEY_SECRET: string;
+  KEYROT_APPROVERS: string;
+  KEYROT_APPROVER_CLIENT_ID: string;
 }
+
+/** An account in the approvers' user pool. */
+export interface DemoApprover {
+  username: string;
+  name: string;
+  password: string;
+  /** On keyrot's approver allow-list. */
+  allowed: boolean;
+}
+
+/** The approvers local mode seeds into moto's Cognito (demo passwords, never real ones). */
+export const DEMO_APPROVERS: DemoApprover[] = [
+  { username: 'quality-approver', name: 'Quinn Avery (QA Lead)', password: 'Demo-Approver-1!', allowed: true },
+  { username: 'system-owner', name: 'Ira Tanaka (System Owner)', password: 'Demo-Approver-2!', allowed: true },
+  { username: 'ops', name: 'Olu Pereira (Operations)', password: 'Demo-Operator-3!', allowed: true },
+  { username: 'intern', name: 'Ivy Intern', password: 'Demo-Intern-4!', allowed: false },
+];
 
 const REGION = 'us-east-1';
 const bootstrap = { accessKeyId: 'bootstrap', secretAccessKey: 'bootstrap' };
@@ -54,6 +82,10 @@ export async function seedKeyrotResources(endpoint: string): Promise<LocalEnviro
       BillingMode: 'PAY_PER_REQUEST',
     }),
   );
+  const linkKey = await client(SecretsManagerClient, endpoint).send(
+    new CreateSecretCommand({ Name: 'keyrot/approval-link-key', SecretString: randomBytes(32).toString('hex') }),
+  );
+  const approverClientId = await seedApprovers(endpoint);
   return {
     AWS_ENDPOINT_URL: endpoint,
     AWS_REGION: REGION,
@@ -62,7 +94,45 @@ export async function seedKeyrotResources(endpoint: string): Promise<LocalEnviro
     KEYROT_TOPIC_ARN: topic.TopicArn ?? '',
     KEYROT_APPROVALS_TABLE: 'keyrot-approvals',
     KEYROT_SECRET_PREFIX: 'keyrot/',
+    KEYROT_LINK_KEY_SECRET: linkKey.ARN ?? 'keyrot/approval-link-key',
+    KEYROT_APPROVERS: DEMO_APPROVERS.filter((approver) => approver.allowed)
+      .map((approver) => approver.username)
+      .join(','),
+    KEYROT_APPROVER_CLIENT_ID: approverClientId,
   };
+}
+
+/** The approvers' user pool, as the stack creates it, with the demo approvers in it. */
+async function seedApprovers(endpoint: string): Promise<string> {
+  const cognito = client(CognitoIdentityProviderClient, endpoint);
+  const pool = await cognito.send(new CreateUserPoolCommand({ PoolName: 'keyrot-approvers' }));
+  const poolId = pool.UserPool?.Id ?? '';
+  const appClient = await cognito.send(
+    new CreateUserPoolClientCommand({
+      UserPoolId: poolId,
+      ClientName: 'signing',
+      ExplicitAuthFlows: ['ALLOW_USER_PASSWORD_AUTH'],
+    }),
+  );
+  for (const approver of DEMO_APPROVERS) {
+    await cognito.send(
+      new AdminCreateUserCommand({
+        UserPoolId: poolId,
+        Username: approver.username,
+        UserAttributes: [{ Name: 'name', Value: approver.name }],
+        MessageAction: 'SUPPRESS',
+      }),
+    );
+    await cognito.send(
+      new AdminSetUserPasswordCommand({
+        UserPoolId: poolId,
+        Username: approver.username,
+        Password: approver.password,
+        Permanent: true,
+      }),
+    );
+  }
+  return appClient.UserPoolClient?.ClientId ?? '';
 }
 
 /**

@@ -2,9 +2,26 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { LocalExecution } from './engine';
 
+const home = () => process.env.KEYROT_HOME ?? path.join(process.cwd(), '.keyrot');
+
 /** Where local runs keep their history: `$KEYROT_HOME` or `.keyrot/` in the working directory. */
 export function storeDir(): string {
-  return path.join(process.env.KEYROT_HOME ?? path.join(process.cwd(), '.keyrot'), 'executions');
+  return path.join(home(), 'executions');
+}
+
+/** Tell other keyrot commands (`keyrot approve`) where the running local approval server is. */
+export function writeServerInfo(url: string): void {
+  mkdirSync(home(), { recursive: true });
+  writeFileSync(path.join(home(), 'approval-server.json'), `${JSON.stringify({ url, pid: process.pid })}\n`);
+}
+
+/** The URL of the local approval server last started, if any. */
+export function readServerInfo(): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(path.join(home(), 'approval-server.json'), 'utf8')) as { url?: string }).url;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

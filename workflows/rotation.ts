@@ -8,6 +8,7 @@ import type { Construct } from 'constructs';
 export const HANDLER_NAMES = [
   'detect-keys',
   'request-approval',
+  'check-approval',
   'create-key',
   'distribute-key',
   'check-key-used',
@@ -169,6 +170,30 @@ export function rotationDefinition(
     )
     .addCatch(invalid, { resultPath: '$.failure' });
 
+  // After each gate, a check that fails closed: only a well-formed APPROVED signature whose
+  // digest verifies and which names this execution and these keys lets the workflow go on.
+  const checkApproval = (id: string, gateName: 'ROTATION' | 'DELETION', resultPath: string, keyIds: string[]) =>
+    step(
+      id,
+      'check-approval',
+      resultPath,
+      sfn.TaskInput.fromObject({
+        signature: sfn.JsonPath.objectAt(resultPath),
+        gate: gateName,
+        executionId: sfn.JsonPath.stringAt('$.executionId'),
+        keyIds: sfn.JsonPath.array(...keyIds.map((path) => sfn.JsonPath.stringAt(path))),
+      }),
+    );
+  const checkRotationApproval = checkApproval('Check Rotation Approval', 'ROTATION', '$.rotationApproval', [
+    '$.detection.oldKeyId',
+  ]).addCatch(notRotated('Rotation Not Approved', '$.failure.Cause'), { resultPath: '$.failure' });
+  const checkDeletionApproval = orRollBack(
+    checkApproval('Check Deletion Approval', 'DELETION', '$.deletionApproval', [
+      '$.detection.oldKeyId',
+      '$.created.newKeyId',
+    ]),
+  );
+
   const createKey = orRollBack(step('Create Access Key', 'create-key', '$.created'));
   const distribute = orRollBack(step('Distribute Key', 'distribute-key', '$.distributed'));
   const checkUsed = orRollBack(step('Check New Key Used', 'check-key-used', '$.validation'));
@@ -191,22 +216,10 @@ export function rotationDefinition(
   const finish = step('Finish', 'finish-rotation', '$.summary');
 
   const destroyOldKey = deactivate.next(grace).next(remove).next(confirm).next(finish).next(rotated);
-  const approvalInvalid = new sfn.Pass(scope, 'Approval Not Valid', {
-    result: sfn.Result.fromObject({
-      Error: 'InvalidApproval',
-      Cause: 'the deletion gate returned no APPROVED signature',
-    }),
-    resultPath: '$.failure',
-  }).next(rollback);
-
   const deletion = new sfn.Choice(scope, 'Deletion Approval Required?')
     .when(
       sfn.Condition.booleanEquals('$.config.approveDeletion', true),
-      approveDeletion.next(
-        new sfn.Choice(scope, 'Deletion Approved?')
-          .when(sfn.Condition.stringEquals('$.deletionApproval.meaning', 'APPROVED'), destroyOldKey)
-          .otherwise(approvalInvalid),
-      ),
+      approveDeletion.next(checkDeletionApproval).next(destroyOldKey),
     )
     .otherwise(destroyOldKey);
 
@@ -234,16 +247,7 @@ export function rotationDefinition(
         new sfn.Choice(scope, 'Rotation Approval Required?')
           .when(
             sfn.Condition.booleanEquals('$.config.approveRotation', true),
-            approveRotation.next(
-              new sfn.Choice(scope, 'Rotation Approved?')
-                .when(sfn.Condition.stringEquals('$.rotationApproval.meaning', 'APPROVED'), rotate)
-                .otherwise(
-                  notRotated(
-                    'Rotation Not Approved',
-                    "States.Format('the rotation gate returned no APPROVED signature')",
-                  ),
-                ),
-            ),
+            approveRotation.next(checkRotationApproval).next(rotate),
           )
           .otherwise(rotate),
       )

@@ -3,10 +3,14 @@ import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib
 import type { Clients, Settings } from '../shared/clients';
 import { InvalidApprovalError, InvalidInputError } from '../shared/errors';
 import { logger } from '../shared/logger';
-import type { RotationState, Signature } from '../shared/schemas';
+import { GATE_STATES, Signature, type KeySummary, type RotationState } from '../shared/schemas';
+import { approvalLink, loadLinkKey } from './approval-links';
 import { notify } from './notify';
 
-export type Gate = 'ROTATION' | 'DELETION';
+export type Gate = keyof typeof GATE_STATES;
+
+/** After this many wrong passwords an approver can no longer sign this approval. */
+export const MAX_FAILED_ATTEMPTS = 3;
 
 /** The approval as stored server-side. The task token never leaves this record. */
 export interface ApprovalRecord {
@@ -14,18 +18,31 @@ export interface ApprovalRecord {
   taskToken: string;
   executionId: string;
   gate: Gate;
+  state: (typeof GATE_STATES)[Gate];
   userName: string;
   keyIds: string[];
+  /** Age and last use of the keys as detection saw them, for the approver to read. */
+  keys: KeySummary[];
+  oldKeyId: string;
+  newKeyId: string | null;
   requestedBy: string;
   requestedAt: string;
   expiresAt: string;
   status: 'PENDING' | 'APPROVED' | 'REJECTED';
+  failedAttempts: Record<string, number>;
+  signature?: Signature;
 }
 
 /** What resumes a waiting execution: the SFN API when deployed, the local engine locally. */
 export interface TaskCallbacks {
   sendTaskSuccess(taskToken: string, output: string): Promise<void>;
   sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void>;
+}
+
+/** Who signs: the user name that authenticated and the printed name the pool holds for it. */
+export interface Signer {
+  username: string;
+  name: string;
 }
 
 type GateState = RotationState & { created?: { newKeyId: string } };
@@ -35,42 +52,60 @@ function table(config: Pick<Settings, 'approvalsTable'>): string {
   return config.approvalsTable;
 }
 
+/** The sentence an approver reads: what approving this gate will do. */
+export function consequence(record: Pick<ApprovalRecord, 'gate' | 'userName' | 'oldKeyId' | 'newKeyId'>): string {
+  return record.gate === 'DELETION'
+    ? `deactivate the old access key ${record.oldKeyId} of ${record.userName} now and delete it after the grace ` +
+        `period; the new key ${record.newKeyId} is already in use and verified with STS`
+    : `create a new access key for ${record.userName}, store it in Secrets Manager, and start replacing ` +
+        `${record.oldKeyId}`;
+}
+
 /**
  * Approval gates (steps 2 and 7): record the pending approval with its task token and tell
- * the approvers. The notification carries the approval id, never the token.
+ * the approvers. The notification carries a link with the approval id and an HMAC over it,
+ * never the token.
  */
 export async function requestApproval(
-  { ddb, sns }: Pick<Clients, 'ddb' | 'sns'>,
-  config: Pick<Settings, 'approvalsTable' | 'topicArn'>,
+  { ddb, sns, secrets }: Pick<Clients, 'ddb' | 'sns' | 'secrets'>,
+  config: Pick<Settings, 'approvalsTable' | 'topicArn' | 'approvalBaseUrl' | 'linkKeySecret'>,
   request: { taskToken: string; gate: Gate; expiresInSeconds: number; state: GateState },
   now: Date = new Date(),
 ): Promise<{ approvalId: string; expiresAt: string }> {
   const { state, gate } = request;
-  const keyIds = [state.detection.oldKeyId, state.created?.newKeyId].filter((id): id is string => !!id);
+  const oldKeyId = state.detection.oldKeyId ?? '';
+  const newKeyId = state.created?.newKeyId ?? null;
   const record: ApprovalRecord = {
     approvalId: randomBytes(16).toString('hex'),
     taskToken: request.taskToken,
     executionId: state.executionId,
     gate,
+    state: GATE_STATES[gate],
     userName: state.userName,
-    keyIds,
+    keyIds: [oldKeyId, newKeyId].filter((id): id is string => !!id),
+    keys: state.detection.keys,
+    oldKeyId,
+    newKeyId,
     requestedBy: state.requestedBy,
     requestedAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + request.expiresInSeconds * 1000).toISOString(),
     status: 'PENDING',
+    failedAttempts: {},
   };
   await ddb.send(new PutCommand({ TableName: table(config), Item: record }));
-  const action =
-    gate === 'DELETION'
-      ? `deactivate and delete the old key ${state.detection.oldKeyId}; the new key ${state.created?.newKeyId} is verified`
-      : `create a new key for ${state.userName} to replace ${state.detection.oldKeyId}`;
+  const link = approvalLink(config.approvalBaseUrl, record.approvalId, await loadLinkKey(secrets, config));
   await notify({ sns }, config.topicArn, {
     event: `APPROVAL_REQUESTED_${gate}`,
     userName: state.userName,
     subject: `keyrot: approval needed (${gate.toLowerCase()}) for ${state.userName}`,
-    message: `Approving will ${action}.\nApproval id: ${record.approvalId}\nExpires: ${record.expiresAt}\nExecution: ${state.executionId}`,
+    message: [
+      `${state.requestedBy} asks for your decision. Approving will ${consequence(record)}.`,
+      `Review and sign: ${link}`,
+      `Expires: ${record.expiresAt}`,
+      `Execution: ${state.executionId}`,
+    ].join('\n'),
   });
-  logger.info('approval requested', { approvalId: record.approvalId, gate, keyIds });
+  logger.info('approval requested', { approvalId: record.approvalId, gate, keyIds: record.keyIds });
   return { approvalId: record.approvalId, expiresAt: record.expiresAt };
 }
 
@@ -91,6 +126,39 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/**
+ * The state after a gate: accept only a well-formed APPROVED signature whose digest checks
+ * and which names this execution, this gate and these keys. Anything else fails closed.
+ */
+export function checkApproval(
+  signature: unknown,
+  expected: { executionId: string; gate: Gate; keyIds: string[] },
+): Signature {
+  const parsed = Signature.safeParse(signature);
+  if (!parsed.success) throw new InvalidApprovalError('the approval gate returned a malformed signature');
+  const { digest, ...fields } = parsed.data;
+  const problems = [
+    digest !== signatureDigest(fields) && 'its digest does not match its fields',
+    fields.executionId !== expected.executionId && 'it was signed for another execution',
+    fields.state !== GATE_STATES[expected.gate] && 'it was signed at another gate',
+    expected.keyIds.some((id) => !fields.keyIds.includes(id)) && 'it does not name these keys',
+    fields.meaning !== 'APPROVED' && `its meaning is ${fields.meaning}`,
+  ].filter(Boolean);
+  if (problems.length > 0)
+    throw new InvalidApprovalError(`approval ${fields.approvalId} refused: ${problems.join('; ')}`);
+  return parsed.data;
+}
+
+/** One approval record, or undefined. */
+export async function getApproval(
+  { ddb }: Pick<Clients, 'ddb'>,
+  config: Pick<Settings, 'approvalsTable'>,
+  approvalId: string,
+): Promise<ApprovalRecord | undefined> {
+  const found = await ddb.send(new GetCommand({ TableName: table(config), Key: { approvalId }, ConsistentRead: true }));
+  return found.Item as ApprovalRecord | undefined;
+}
+
 /** Pending approvals, optionally of one execution. */
 export async function pendingApprovals(
   { ddb }: Pick<Clients, 'ddb'>,
@@ -107,58 +175,105 @@ export async function pendingApprovals(
   return items.filter((item) => item.status === 'PENDING' && (!executionId || item.executionId === executionId));
 }
 
+/** Count a wrong password for one approver on one approval; returns the new count. */
+export async function recordFailedAttempt(
+  { ddb }: Pick<Clients, 'ddb'>,
+  config: Pick<Settings, 'approvalsTable'>,
+  approvalId: string,
+  username: string,
+): Promise<number> {
+  const updated = await ddb.send(
+    new UpdateCommand({
+      TableName: table(config),
+      Key: { approvalId },
+      UpdateExpression: 'SET failedAttempts.#who = if_not_exists(failedAttempts.#who, :zero) + :one',
+      ExpressionAttributeNames: { '#who': username },
+      ExpressionAttributeValues: { ':zero': 0, ':one': 1 },
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  return (updated.Attributes as ApprovalRecord | undefined)?.failedAttempts?.[username] ?? 0;
+}
+
+/** Why a signer may not sign this approval, or undefined when they may. */
+export function refusal(
+  record: ApprovalRecord,
+  signer: Signer,
+  config: Pick<Settings, 'approvers'>,
+  now: Date,
+): string | undefined {
+  if (record.status !== 'PENDING') return `this approval was already decided (${record.status.toLowerCase()})`;
+  if (now.toISOString() > record.expiresAt) return `this approval expired at ${record.expiresAt}`;
+  const same = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+  const identities = [signer.username, signer.name];
+  if (identities.some((id) => same(id, record.requestedBy)))
+    return 'you requested this rotation, so you may not approve it';
+  if (identities.some((id) => same(id, record.userName)))
+    return 'this is your own access key, so you may not approve it';
+  if (!config.approvers.some((allowed) => same(allowed, signer.username))) {
+    return `${signer.username} is not on the approver list for keyrot`;
+  }
+  return undefined;
+}
+
 /**
- * Record a decision and resume the execution. Single use (a conditional write), refused
- * after expiry and for the requester or the user whose key rotates.
+ * Record a decision and resume the execution: single use (a conditional write), refused
+ * after expiry, for the requester, for the user whose key rotates, and for approvers not on
+ * the allow-list. Approving sends the signature record; rejecting fails the task.
  */
 export async function decide(
   { ddb, callbacks }: Pick<Clients, 'ddb'> & { callbacks: TaskCallbacks },
-  config: Pick<Settings, 'approvalsTable'>,
-  decision: { approvalId: string; signer: string; meaning: Signature['meaning']; reason: string },
+  config: Pick<Settings, 'approvalsTable' | 'approvers'>,
+  decision: { approvalId: string; signer: Signer; meaning: Signature['meaning']; reason: string },
   now: Date = new Date(),
 ): Promise<Signature> {
-  const found = await ddb.send(new GetCommand({ TableName: table(config), Key: { approvalId: decision.approvalId } }));
-  const record = found.Item as ApprovalRecord | undefined;
+  const record = await getApproval({ ddb }, config, decision.approvalId);
   if (!record) throw new InvalidApprovalError(`unknown approval ${decision.approvalId}`);
-  if (record.status !== 'PENDING') throw new InvalidApprovalError(`approval ${record.approvalId} was already decided`);
-  if (now.toISOString() > record.expiresAt) throw new InvalidApprovalError(`approval ${record.approvalId} expired`);
-  if (decision.signer === record.requestedBy || decision.signer === record.userName) {
-    throw new InvalidApprovalError(`${decision.signer} may not approve their own rotation`);
-  }
-  if (!decision.reason.trim()) throw new InvalidApprovalError('a reason is required');
+  const refused = refusal(record, decision.signer, config, now);
+  if (refused) throw new InvalidApprovalError(refused);
+  const reason = decision.reason.trim();
+  if (!reason) throw new InvalidApprovalError('a reason is required');
 
   const fields: Omit<Signature, 'digest'> = {
     approvalId: record.approvalId,
     executionId: record.executionId,
-    gate: record.gate,
+    state: record.state,
     user: record.userName,
     keyIds: record.keyIds,
-    signer: decision.signer,
+    signer: decision.signer.name,
+    signerId: decision.signer.username,
     meaning: decision.meaning,
-    reason: decision.reason,
+    reason,
     signedAt: now.toISOString(),
   };
   const signature: Signature = { ...fields, digest: signatureDigest(fields) };
-  await ddb.send(
-    new UpdateCommand({
-      TableName: table(config),
-      Key: { approvalId: record.approvalId },
-      UpdateExpression: 'SET #status = :meaning, signature = :signature',
-      ConditionExpression: '#status = :pending',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':meaning': decision.meaning, ':signature': signature, ':pending': 'PENDING' },
-    }),
-  );
+  try {
+    await ddb.send(
+      new UpdateCommand({
+        TableName: table(config),
+        Key: { approvalId: record.approvalId },
+        UpdateExpression: 'SET #status = :meaning, signature = :signature',
+        ConditionExpression: '#status = :pending',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':meaning': decision.meaning, ':signature': signature, ':pending': 'PENDING' },
+      }),
+    );
+  } catch (error) {
+    if (error instanceof Error && error.name === 'ConditionalCheckFailedException') {
+      throw new InvalidApprovalError('this approval was already decided');
+    }
+    throw error;
+  }
   if (decision.meaning === 'APPROVED') {
     await callbacks.sendTaskSuccess(record.taskToken, JSON.stringify(signature));
   } else {
-    const cause = `rejected by ${decision.signer} at ${signature.signedAt}: ${decision.reason}`;
+    const cause = `rejected by ${signature.signer} (${signature.signerId}) at ${signature.signedAt}: ${reason}`;
     await callbacks.sendTaskFailure(record.taskToken, 'ApprovalRejected', cause);
   }
   logger.info('approval decided', {
     approvalId: record.approvalId,
     meaning: decision.meaning,
-    signer: decision.signer,
+    signer: signature.signerId,
   });
   return signature;
 }

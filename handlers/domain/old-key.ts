@@ -1,8 +1,9 @@
 import { DeleteAccessKeyCommand, UpdateAccessKeyCommand } from '@aws-sdk/client-iam';
 import type { Clients } from '../shared/clients';
-import { InvalidApprovalError, KeyMissingError, SecretMismatchError } from '../shared/errors';
+import { KeyMissingError, SecretMismatchError } from '../shared/errors';
 import { logger } from '../shared/logger';
-import { Signature, type StateWithNewKey } from '../shared/schemas';
+import type { StateWithNewKey } from '../shared/schemas';
+import { checkApproval } from './approvals';
 import { isNoSuchEntity, listKeys } from './keys';
 import { readKey } from './secret';
 
@@ -15,14 +16,11 @@ type DestructiveState = StateWithNewKey & { deletionApproval?: unknown };
  */
 async function guard({ secrets }: Pick<Clients, 'secrets'>, state: DestructiveState): Promise<void> {
   if (state.config.approveDeletion) {
-    const parsed = Signature.safeParse(state.deletionApproval);
-    const ok =
-      parsed.success &&
-      parsed.data.meaning === 'APPROVED' &&
-      parsed.data.gate === 'DELETION' &&
-      parsed.data.executionId === state.executionId &&
-      parsed.data.keyIds.includes(state.detection.oldKeyId);
-    if (!ok) throw new InvalidApprovalError(`no recorded deletion approval for ${state.detection.oldKeyId}`);
+    checkApproval(state.deletionApproval, {
+      executionId: state.executionId,
+      gate: 'DELETION',
+      keyIds: [state.detection.oldKeyId, state.created.newKeyId],
+    });
   }
   const current = await readKey(secrets, state.secretId, { VersionStage: 'AWSCURRENT' });
   if (current.accessKeyId !== state.created.newKeyId) {

@@ -1,3 +1,4 @@
+import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -14,6 +15,7 @@ export interface Clients {
   secrets: SecretsManagerClient;
   sns: SNSClient;
   ddb: DynamoDBDocumentClient;
+  cognito: CognitoIdentityProviderClient;
   /** An STS client that signs with the given key; used to prove a key works (or not). */
   stsFor: (credentials: { accessKeyId: string; secretAccessKey: string }) => STSClient;
 }
@@ -25,6 +27,7 @@ export const clients: Clients = {
   secrets: new SecretsManagerClient({ maxAttempts }),
   sns: new SNSClient({ maxAttempts }),
   ddb: DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts })),
+  cognito: new CognitoIdentityProviderClient({ maxAttempts }),
   // One attempt: the state machine's Retry owns the backoff for eventual consistency.
   stsFor: (credentials) => new STSClient({ credentials, maxAttempts: 1 }),
 };
@@ -36,6 +39,14 @@ export interface Settings {
   topicArn: string | undefined;
   approvalsTable: string | undefined;
   kmsKeyId: string | undefined;
+  /** Where approval links point: the deployed function URL, or the local approval server. */
+  approvalBaseUrl: string | undefined;
+  /** The Secrets Manager secret holding the HMAC key for approval links and CSRF tokens. */
+  linkKeySecret: string | undefined;
+  /** User names allowed to sign approvals. */
+  approvers: string[];
+  /** The Cognito app client approvers authenticate through (USER_PASSWORD_AUTH). */
+  approverClientId: string | undefined;
 }
 
 /** Read the settings from the environment at call time (tests change it). */
@@ -46,5 +57,12 @@ export function settings(): Settings {
     topicArn: process.env.KEYROT_TOPIC_ARN || undefined,
     approvalsTable: process.env.KEYROT_APPROVALS_TABLE || undefined,
     kmsKeyId: process.env.KEYROT_KMS_KEY_ID || undefined,
+    approvalBaseUrl: process.env.KEYROT_APPROVAL_BASE_URL?.replace(/\/+$/, '') || undefined,
+    linkKeySecret: process.env.KEYROT_LINK_KEY_SECRET || undefined,
+    approvers: (process.env.KEYROT_APPROVERS ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean),
+    approverClientId: process.env.KEYROT_APPROVER_CLIENT_ID || undefined,
   };
 }

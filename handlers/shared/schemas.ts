@@ -78,14 +78,21 @@ export const StateWithOldKey = RotationState.extend({
 export const StateWithNewKey = StateWithOldKey.extend({ created: Created });
 export type StateWithNewKey = z.infer<typeof StateWithNewKey>;
 
-/** An electronic signature as returned by an approval gate (21 CFR 11.50). */
+/** The approval gates, by the name of the state that waits for them. */
+export const GATE_STATES = { ROTATION: 'Approve Rotation', DELETION: 'Approve Deletion' } as const;
+
+/**
+ * An electronic signature as an approval gate returns it (21 CFR 11.50): the printed name
+ * (`signer`, from the identity provider) and the user name that authenticated (`signerId`).
+ */
 export const Signature = z.strictObject({
-  approvalId: z.string().regex(/^[0-9a-f]{32,}$/),
+  approvalId: z.string().regex(/^[0-9a-f]{32}$/),
   executionId: z.string(),
-  gate: z.enum(['ROTATION', 'DELETION']),
+  state: z.enum([GATE_STATES.ROTATION, GATE_STATES.DELETION]),
   user: UserName,
   keyIds: z.array(KeyId),
   signer: z.string().min(1),
+  signerId: z.string().min(1),
   meaning: z.enum(['APPROVED', 'REJECTED']),
   reason: z.string().min(1),
   signedAt: z.iso.datetime(),

@@ -33,7 +33,7 @@ describe('the synthesized stack', () => {
 
   it('runs every handler on a current Node runtime, arm64, traced, with its own log group', () => {
     const functions = template.findResources('AWS::Lambda::Function');
-    assert.equal(Object.keys(functions).length, 11);
+    assert.equal(Object.keys(functions).length, 13, 'twelve workflow handlers and the approval API');
     for (const fn of Object.values(functions)) {
       assert.equal(fn.Properties.Runtime, 'nodejs24.x');
       assert.deepEqual(fn.Properties.Architectures, ['arm64']);
@@ -87,6 +87,20 @@ describe('the synthesized stack', () => {
     });
   });
 
+  it('serves the approval pages from a function URL, signing against a Cognito pool with a strict password policy', () => {
+    template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'NONE' });
+    template.hasResourceProperties('AWS::Cognito::UserPool', {
+      Policies: { PasswordPolicy: Match.objectLike({ MinimumLength: 12, RequireSymbols: true }) },
+      AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
+    });
+    template.hasResourceProperties('AWS::Cognito::UserPoolClient', {
+      ExplicitAuthFlows: Match.arrayWith(['ALLOW_USER_PASSWORD_AUTH']),
+      PreventUserExistenceErrors: 'ENABLED',
+    });
+    const statements = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    assert.match(statements, /states:SendTaskSuccess/);
+  });
+
   it('alarms when a rollback fails', () => {
     template.resourceCountIs('AWS::CloudWatch::Alarm', 2);
     template.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '{ $.outcome = "ROLLBACK_FAILED" }' });
@@ -117,6 +131,14 @@ describe('the state machine definition', () => {
   it('puts a timeout on every callback task', () => {
     const callbacks = tasks.filter(([, state]) => state.Resource?.endsWith('.waitForTaskToken'));
     assert.deepEqual(callbacks.map(([name]) => name).sort(), ['Approve Deletion', 'Approve Rotation']);
+    for (const [name] of callbacks) {
+      const check = states[name] as State & { Next?: string };
+      assert.match(
+        check.Next ?? '',
+        /^Check (Rotation|Deletion) Approval$/,
+        `${name} is followed by a check that fails closed`,
+      );
+    }
     for (const [, state] of callbacks) assert.equal(state.TimeoutSeconds, 86_400);
   });
 
@@ -127,6 +149,7 @@ describe('the state machine definition', () => {
       'Check New Key Used',
       'Verify New Key',
       'Approve Deletion',
+      'Check Deletion Approval',
       'Deactivate Old Key',
       'Delete Old Key',
       'Confirm Old Key Refused',

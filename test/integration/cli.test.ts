@@ -10,17 +10,38 @@ const BIN = path.resolve(import.meta.dirname, '../../bin/keyrot.js');
 let aws: LocalAws;
 const home = mkdtempSync(path.join(tmpdir(), 'keyrot-cli-'));
 
-/** Run the keyrot command as an operator would, with a bounded time. */
-function keyrot(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** What the last started command has written so far. */
+const live = { stderr: '' };
+
+/** Poll (bounded) until `probe` returns a value. */
+async function waitFor<T>(probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting; the command wrote: ${live.stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Run the keyrot command as an operator would, with a bounded time; a last object arg adds env. */
+function keyrot(
+  ...args: (string | Record<string, string>)[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const extra = typeof args.at(-1) === 'object' ? (args.pop() as Record<string, string>) : {};
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, KEYROT_HOME: home },
+    const child = spawn(process.execPath, [BIN, ...(args as string[])], {
+      env: { ...process.env, KEYROT_HOME: home, ...extra },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
+    live.stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      live.stderr = stderr;
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -110,11 +131,34 @@ describe('keyrot rotate', () => {
     assert.equal(run.stdout, '');
   });
 
-  it('refuses to start a local run that would wait on a gate nobody can answer', async () => {
-    const run = await keyrot('rotate', 'cli-user', '--local');
+  it('waits at the deletion gate with a link, and `keyrot approve` signs it from another terminal', async () => {
+    await aws.seedUser('cli-gated');
+    const rotation = keyrot(
+      'rotate',
+      'cli-gated',
+      '--local',
+      '--force',
+      '--validation',
+      'none',
+      '--skip-waits',
+      '--json',
+    );
+    const link = await waitFor(() => /open (http:\/\/127\.0\.0\.1:\d+\/approvals\/\S+)/.exec(live.stderr)?.[1]);
 
-    assert.equal(run.code, 2);
-    assert.match(run.stderr, /deletion approval gate is on: pass --auto-approve/);
+    const refused = await keyrot('approve', link, '--as', 'quality-approver', '--reason', 'x', '--json', {
+      KEYROT_APPROVER_PASSWORD: 'wrong',
+    });
+    const signed = await keyrot('approve', link, '--as', 'quality-approver', '--reason', 'CR-1042 reviewed', {
+      KEYROT_APPROVER_PASSWORD: 'Demo-Approver-1!',
+    });
+    const done = await rotation;
+
+    assert.equal(refused.code, 5);
+    assert.match(JSON.parse(refused.stdout).message, /Wrong user name or password\. 2 attempt\(s\) left/);
+    assert.equal(signed.code, 0, signed.stderr);
+    assert.match(signed.stdout, /^APPROVED by Quinn Avery \(QA Lead\) at \S+Z: CR-1042 reviewed/);
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal(JSON.parse(done.stdout).outcome, 'ROTATED');
   });
 
   it('names an unknown user and exits 2', async () => {

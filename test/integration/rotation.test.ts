@@ -61,7 +61,7 @@ describe('the rotation workflow against moto', () => {
       'Verify New Key',
       'Deletion Approval Required?',
       'Approve Deletion',
-      'Deletion Approved?',
+      'Check Deletion Approval',
       'Deactivate Old Key',
       'Grace Period',
       'Delete Old Key',
@@ -181,7 +181,7 @@ describe('the rotation workflow against moto', () => {
     );
 
     assert.equal(execution.error, 'ROLLED_BACK');
-    assert.match(execution.cause ?? '', /ApprovalRejected: .*rejected by quality-approver/);
+    assert.match(execution.cause ?? '', /ApprovalRejected: rejected by Quinn Avery \(QA Lead\) \(quality-approver\)/);
     assert.deepEqual(await aws.keys('rejected'), [{ id: old.accessKeyId, status: 'Active' }]);
     assert.equal((await aws.secretKey('rejected'))?.accessKeyId, old.accessKeyId);
   });
@@ -197,12 +197,12 @@ describe('the rotation workflow against moto', () => {
 
     const output = execution.output as {
       outcome: string;
-      approvals: { gate: string; signer: string; digest: string }[];
+      approvals: { state: string; signer: string; digest: string }[];
     };
     assert.equal(output.outcome, 'ROTATED');
     assert.deepEqual(
-      output.approvals.map((approval) => `${approval.gate}:${approval.signer}`),
-      ['ROTATION:quality-approver', 'DELETION:quality-approver'],
+      output.approvals.map((approval) => `${approval.state}:${approval.signer}`),
+      ['Approve Rotation:Quinn Avery (QA Lead)', 'Approve Deletion:Quinn Avery (QA Lead)'],
     );
     assert.ok(
       statesEntered(execution).indexOf('Approve Rotation') < statesEntered(execution).indexOf('Create Access Key'),
@@ -218,7 +218,7 @@ describe('the rotation workflow against moto', () => {
     );
 
     assert.equal(execution.error, 'REJECTED');
-    assert.match(execution.cause ?? '', /rejected by quality-approver/);
+    assert.match(execution.cause ?? '', /rejected by Quinn Avery \(QA Lead\)/);
     assert.deepEqual(await aws.keys('no-rotation'), [{ id: old.accessKeyId, status: 'Active' }]);
     assert.ok(!statesEntered(execution).includes('Create Access Key'));
   });

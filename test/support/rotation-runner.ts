@@ -32,7 +32,7 @@ export async function runRotation(input: unknown, options: RunOptions = {}): Pro
           for (const approval of await pendingApprovals(clients, settings(), executionArn)) {
             await decide({ ...clients, callbacks: tokens }, settings(), {
               approvalId: approval.approvalId,
-              signer: 'quality-approver',
+              signer: { username: 'quality-approver', name: 'Quinn Avery (QA Lead)' },
               meaning: options.decision === 'REJECTED' ? 'REJECTED' : 'APPROVED',
               reason: options.decision === 'REJECTED' ? 'consumer not ready' : 'change CR-1042 approved',
             });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
@@ -17,8 +18,16 @@ import { createdState, EXECUTION, NEW_KEY, OLD_KEY } from '../support/fixtures';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const sns = mockClient(SNSClient);
+const secrets = mockClient(SecretsManagerClient);
 const document = DynamoDBDocumentClient.from(new DynamoDBClient({}));
-const config = { approvalsTable: 'approvals', topicArn: 'arn:topic' };
+const config = {
+  approvalsTable: 'approvals',
+  topicArn: 'arn:topic',
+  approvalBaseUrl: 'https://approvals.example',
+  linkKeySecret: 'keyrot/approval-link-key',
+  approvers: ['quality-approver', 'ops'],
+};
+const qa = { username: 'quality-approver', name: 'Quinn Avery (QA Lead)' };
 const now = new Date('2026-11-22T10:00:00Z');
 
 const record: ApprovalRecord = {
@@ -26,12 +35,17 @@ const record: ApprovalRecord = {
   taskToken: 'token-that-must-stay-server-side',
   executionId: EXECUTION,
   gate: 'DELETION',
+  state: 'Approve Deletion',
   userName: 'alice',
   keyIds: [OLD_KEY, NEW_KEY],
+  keys: [],
+  oldKeyId: OLD_KEY,
+  newKeyId: NEW_KEY,
   requestedBy: 'ops',
   requestedAt: now.toISOString(),
   expiresAt: '2026-11-23T10:00:00.000Z',
   status: 'PENDING',
+  failedAttempts: {},
 };
 
 function recordingCallbacks() {
@@ -46,12 +60,14 @@ function recordingCallbacks() {
 beforeEach(() => {
   ddb.reset();
   sns.reset();
+  secrets.reset();
+  secrets.on(GetSecretValueCommand).resolves({ SecretString: 'k'.repeat(64) });
 });
 
 describe('requestApproval', () => {
-  it('stores the token server-side and notifies with the approval id only', async () => {
+  it('stores the token server-side and notifies with a signed link, never the token', async () => {
     const result = await requestApproval(
-      { ddb: document, sns: sns as unknown as SNSClient },
+      { ddb: document, sns: sns as unknown as SNSClient, secrets: secrets as unknown as SecretsManagerClient },
       config,
       { taskToken: 'secret-token', gate: 'DELETION', expiresInSeconds: 3600, state: createdState() },
       now,
@@ -63,7 +79,8 @@ describe('requestApproval', () => {
     assert.equal(stored.expiresAt, '2026-11-22T11:00:00.000Z');
     assert.deepEqual(stored.keyIds, [OLD_KEY, NEW_KEY]);
     const message = sns.commandCalls(PublishCommand)[0]?.args[0].input.Message ?? '';
-    assert.match(message, new RegExp(result.approvalId));
+    assert.match(message, new RegExp(`https://approvals.example/approvals/${result.approvalId}\\?sig=[0-9a-f]{64}`));
+    assert.match(message, /Approving will deactivate the old access key/);
     assert.equal(message.includes('secret-token'), false);
   });
 });
@@ -78,7 +95,7 @@ describe('decide', () => {
       config,
       {
         approvalId: record.approvalId,
-        signer: 'quality-approver',
+        signer: qa,
         meaning: 'APPROVED',
         reason: 'CR-1042',
       },
@@ -88,6 +105,8 @@ describe('decide', () => {
     const { digest, ...fields } = signature;
     assert.equal(digest, signatureDigest(fields));
     assert.equal(signature.signedAt, '2026-11-22T10:00:00.000Z');
+    assert.equal(signature.signer, 'Quinn Avery (QA Lead)');
+    assert.equal(signature.state, 'Approve Deletion');
     assert.equal(ddb.commandCalls(UpdateCommand)[0]?.args[0].input.ConditionExpression, '#status = :pending');
     assert.deepEqual(calls, [['success', record.taskToken, JSON.stringify(signature)]]);
   });
@@ -99,20 +118,21 @@ describe('decide', () => {
     await decide(
       { ddb: document, callbacks },
       config,
-      { approvalId: record.approvalId, signer: 'qa', meaning: 'REJECTED', reason: 'not now' },
+      { approvalId: record.approvalId, signer: qa, meaning: 'REJECTED', reason: 'not now' },
       now,
     );
 
     assert.equal(calls[0]?.[2], 'ApprovalRejected');
-    assert.match(calls[0]?.[3] ?? '', /rejected by qa at .*: not now/);
+    assert.match(calls[0]?.[3] ?? '', /rejected by Quinn Avery \(QA Lead\) \(quality-approver\) at .*: not now/);
   });
 
   for (const [why, item, signer, when] of [
-    ['the requester approves their own request', record, 'ops', now],
-    ['the rotating user approves', record, 'alice', now],
-    ['the approval was already decided', { ...record, status: 'APPROVED' }, 'qa', now],
-    ['the approval expired', record, 'qa', new Date('2026-11-23T10:00:01Z')],
-    ['the approval is unknown', undefined, 'qa', now],
+    ['the requester approves their own request', record, { username: 'ops', name: 'Olu Pereira' }, now],
+    ['the rotating user approves', record, { username: 'alice', name: 'Alice' }, now],
+    ['the approver is not on the allow-list', record, { username: 'intern', name: 'Ivy Intern' }, now],
+    ['the approval was already decided', { ...record, status: 'APPROVED' }, qa, now],
+    ['the approval expired', record, qa, new Date('2026-11-23T10:00:01Z')],
+    ['the approval is unknown', undefined, qa, now],
   ] as const) {
     it(`refuses when ${why}, and resumes nothing`, async () => {
       ddb.on(GetCommand).resolves({ Item: item });

@@ -36,10 +36,11 @@ function approval(meaning: Signature['meaning'] = 'APPROVED'): Signature {
   const fields = {
     approvalId: 'a'.repeat(32),
     executionId: EXECUTION,
-    gate: 'DELETION' as const,
+    state: 'Approve Deletion' as const,
     user: 'alice',
     keyIds: [OLD_KEY, NEW_KEY],
-    signer: 'quality-approver',
+    signer: 'Quinn Avery (QA Lead)',
+    signerId: 'quality-approver',
     meaning,
     reason: 'CR-1042',
     signedAt: '2026-11-22T10:01:00.000Z',
@@ -67,11 +68,22 @@ describe('deactivateOldKey and deleteOldKey', () => {
     assert.equal(iam.commandCalls(UpdateAccessKeyCommand).length, 0);
   });
 
-  it('refuses an approval signed for another execution', async () => {
-    const copied = { ...approval(), executionId: 'arn:other' };
+  it('refuses an approval signed for another execution, even with its digest recomputed', async () => {
+    const { digest: _digest, ...fields } = approval();
+    const moved = { ...fields, executionId: 'arn:other' };
+    const copied = { ...moved, digest: signatureDigest(moved) };
 
     await assert.rejects(deactivateOldKey(clients, { ...createdState(), deletionApproval: copied }), {
       name: 'InvalidApproval',
+      message: /signed for another execution/,
+    });
+  });
+
+  it('refuses an approval whose fields were edited after signing', async () => {
+    const edited = { ...approval(), reason: 'changed later' };
+
+    await assert.rejects(deactivateOldKey(clients, { ...createdState(), deletionApproval: edited }), {
+      message: /digest does not match/,
     });
   });
 

@@ -1,0 +1,108 @@
+import { approvalLink, loadLinkKey } from '../handlers/domain/approval-links';
+import { pendingApprovals } from '../handlers/domain/approvals';
+import { clients, settings } from '../handlers/shared/clients';
+import { readServerInfo } from '../local/store';
+
+/** Exit codes of `keyrot approve` / `keyrot reject`. */
+const EXIT = { SIGNED: 0, ERROR: 1, REFUSED: 4, WRONG_PASSWORD: 5 } as const;
+
+/** Read a password from the terminal without echoing it. */
+async function promptPassword(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) throw new Error('no terminal to read the password from: set KEYROT_APPROVER_PASSWORD');
+  process.stderr.write(prompt);
+  stdin.setRawMode(true);
+  stdin.resume();
+  let password = '';
+  try {
+    for await (const chunk of stdin) {
+      for (const char of (chunk as Buffer).toString('utf8')) {
+        if (char === '\r' || char === '\n') return password;
+        if (char === '\u0003') throw new Error('cancelled');
+        if (char === '\u007f') password = password.slice(0, -1);
+        else password += char;
+      }
+    }
+    return password;
+  } finally {
+    stdin.setRawMode(false);
+    stdin.pause();
+    process.stderr.write('\n');
+  }
+}
+
+/** The approval page URL for a link or an id (the id needs the link key: operator access). */
+async function resolveLink(approval: string, baseUrl: string | undefined): Promise<string> {
+  if (/^https?:\/\//.test(approval)) return approval;
+  if (!/^[0-9a-f]{32}$/.test(approval)) throw new Error(`"${approval}" is neither an approval link nor an approval id`);
+  const base = baseUrl ?? settings().approvalBaseUrl ?? readServerInfo();
+  if (!base) throw new Error('no approval URL: pass the full link, --url, or set KEYROT_APPROVAL_BASE_URL');
+  return approvalLink(base.replace(/\/+$/, ''), approval, await loadLinkKey(clients.secrets, settings()));
+}
+
+/**
+ * `keyrot approve|reject`: sign through the same pages an approver's browser uses (deployed
+ * function URL or local server), authenticating with user name and password at signing time.
+ */
+export async function signFromTerminal(
+  approval: string,
+  options: { as: string; reason: string; meaning: 'APPROVED' | 'REJECTED'; url?: string; json: boolean },
+): Promise<number> {
+  const link = await resolveLink(approval, options.url);
+  const page = await fetch(link, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
+  const review = (await page.json()) as {
+    status: number;
+    message: string;
+    csrf?: string;
+    approval?: Record<string, unknown>;
+  };
+  if (!review.csrf) {
+    process.stderr.write(`keyrot: ${review.message}\n`);
+    return EXIT.REFUSED;
+  }
+  if (!options.json) {
+    const a = review.approval ?? {};
+    process.stderr.write(
+      `${a.state} for ${a.userName}: keys ${(a.keyIds as string[]).join(', ')}, requested by ${a.requestedBy}\n`,
+    );
+  }
+  const password = process.env.KEYROT_APPROVER_PASSWORD ?? (await promptPassword(`password for ${options.as}: `));
+  const signed = await fetch(link, {
+    method: 'POST',
+    headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      csrf: review.csrf,
+      username: options.as,
+      password,
+      meaning: options.meaning,
+      reason: options.reason,
+    }).toString(),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const result = (await signed.json()) as { status: number; message: string; signature?: Record<string, unknown> };
+  if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else if (result.signature) {
+    const s = result.signature;
+    process.stdout.write(`${s.meaning} by ${s.signer} at ${s.signedAt}: ${s.reason}\n  digest ${s.digest}\n`);
+  } else process.stderr.write(`keyrot: ${result.message}\n`);
+  if (result.status === 200) return EXIT.SIGNED;
+  return result.status === 401 || result.status === 423 ? EXIT.WRONG_PASSWORD : EXIT.REFUSED;
+}
+
+/** `keyrot approvals`: the approvals waiting for a decision. */
+export async function listApprovals(options: { json: boolean }): Promise<number> {
+  const pending = await pendingApprovals(clients, settings());
+  const rows = pending.map(({ taskToken: _token, failedAttempts: _failed, ...visible }) => visible);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(rows)}\n`);
+    return 0;
+  }
+  if (rows.length === 0) process.stdout.write('no approvals are waiting\n');
+  for (const row of rows.sort((a, b) => a.expiresAt.localeCompare(b.expiresAt))) {
+    process.stdout.write(
+      `${row.approvalId}  ${row.state.padEnd(16)}  ${row.userName}  keys ${row.keyIds.join(',')}  ` +
+        `by ${row.requestedBy}  expires ${row.expiresAt}\n`,
+    );
+  }
+  return 0;
+}

@@ -1,0 +1,13 @@
+import { z } from 'zod';
+import { checkApproval } from './domain/approvals';
+import { lambdaHandler } from './shared/lambda';
+
+const Request = z.object({
+  signature: z.unknown(),
+  gate: z.enum(['ROTATION', 'DELETION']),
+  executionId: z.string().min(1),
+  keyIds: z.array(z.string()),
+});
+
+/** Check Approval: the state after a gate accepts only a valid APPROVED signature (fails closed). */
+export const handler = lambdaHandler(Request, async ({ signature, ...expected }) => checkApproval(signature, expected));

@@ -1,0 +1,229 @@
+import type { Clients, Settings } from '../shared/clients';
+import { InvalidApprovalError } from '../shared/errors';
+import { logger } from '../shared/logger';
+import type { Signature } from '../shared/schemas';
+import { csrfToken, linkSignature, loadLinkKey, sameToken } from './approval-links';
+import { messagePage, reviewPage, signedPage } from './approval-page';
+import {
+  decide,
+  getApproval,
+  MAX_FAILED_ATTEMPTS,
+  recordFailedAttempt,
+  refusal,
+  type ApprovalRecord,
+  type TaskCallbacks,
+} from './approvals';
+import { authenticateApprover, SignInIncompleteError, WrongPasswordError } from './approver-auth';
+
+/** An HTTP request, as a Lambda function URL or the local server hands it over. */
+export interface HttpRequest {
+  method: string;
+  path: string;
+  query: Record<string, string | undefined>;
+  headers: Record<string, string | undefined>;
+  body: string;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export interface ApprovalApiDeps {
+  clients: Pick<Clients, 'ddb' | 'secrets' | 'cognito'>;
+  callbacks: TaskCallbacks;
+  config: Pick<Settings, 'approvalsTable' | 'approvers' | 'approverClientId' | 'linkKeySecret'>;
+  now?: () => Date;
+}
+
+const MAX_BODY = 16 * 1024;
+const ID = /^[0-9a-f]{32}$/;
+const SECURITY_HEADERS = {
+  'cache-control': 'no-store',
+  'content-security-policy':
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+};
+
+/** The result of one request: a status, a message, and what the page shows. */
+interface Outcome {
+  status: number;
+  title: string;
+  message: string;
+  record?: ApprovalRecord;
+  form?: { csrf: string; action: string };
+  signature?: Signature;
+}
+
+/**
+ * The approval endpoint: `GET|HEAD /approvals/{id}?sig=…` renders the review page and changes
+ * nothing (mail scanners fetch links); `POST` signs a decision with user name and password.
+ * Every refusal has its own status and a plain message; nothing a refusal touches resumes the
+ * execution. Answers HTML, or JSON when the client asks for it (the `keyrot approve` command).
+ */
+export async function handleApprovalRequest(deps: ApprovalApiDeps, request: HttpRequest): Promise<HttpResponse> {
+  const json = (request.headers.accept ?? '').includes('application/json');
+  let outcome: Outcome;
+  try {
+    outcome = await route(deps, request);
+  } catch (error) {
+    logger.error('approval request failed', { error: error instanceof Error ? error.name : 'unknown' });
+    outcome = { status: 500, title: 'Something went wrong', message: 'The decision was not recorded. Try again.' };
+  }
+  const headers: Record<string, string> = { ...SECURITY_HEADERS };
+  if (outcome.status === 405) headers.allow = 'GET, HEAD, POST';
+  let body: string;
+  if (json) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify({
+      status: outcome.status,
+      message: outcome.message,
+      ...(outcome.form ? { csrf: outcome.form.csrf } : {}),
+      ...(outcome.record ? { approval: publicView(outcome.record) } : {}),
+      ...(outcome.signature ? { signature: outcome.signature } : {}),
+    });
+  } else {
+    headers['content-type'] = 'text/html; charset=utf-8';
+    body =
+      outcome.signature && outcome.record
+        ? signedPage(outcome.record, outcome.signature)
+        : outcome.form && outcome.record
+          ? reviewPage(outcome.record, {
+              ...outcome.form,
+              ...(outcome.status >= 400 ? { problem: outcome.message } : {}),
+            })
+          : messagePage(outcome.title, outcome.message, outcome.record);
+  }
+  return { status: outcome.status, headers, body: request.method === 'HEAD' ? '' : body };
+}
+
+/** What a page or the CLI may see of a record: never the task token. */
+function publicView(record: ApprovalRecord) {
+  const { taskToken: _token, failedAttempts: _attempts, ...visible } = record;
+  return visible;
+}
+
+async function route(deps: ApprovalApiDeps, request: HttpRequest): Promise<Outcome> {
+  const match = /^\/approvals\/([^/]+)\/?$/.exec(request.path);
+  if (!match) return { status: 404, title: 'Not found', message: 'There is no page here.' };
+  if (!['GET', 'HEAD', 'POST'].includes(request.method)) {
+    return { status: 405, title: 'Method not allowed', message: 'Use GET to read an approval and POST to sign it.' };
+  }
+  const approvalId = match[1] ?? '';
+  const key = await loadLinkKey(deps.clients.secrets, deps.config);
+  if (!ID.test(approvalId) || !sameToken(linkSignature(key, approvalId), request.query.sig)) {
+    return {
+      status: 403,
+      title: 'Link not valid',
+      message: 'This approval link is not valid: open the link from the notification as it was sent.',
+    };
+  }
+  const record = await getApproval(deps.clients, deps.config, approvalId);
+  if (!record) return { status: 404, title: 'Unknown approval', message: 'There is no approval with this id.' };
+
+  const now = deps.now?.() ?? new Date();
+  const form = { csrf: csrfToken(key, approvalId), action: `/approvals/${approvalId}?sig=${request.query.sig}` };
+  const closed = closedReason(record, now);
+  if (request.method !== 'POST') {
+    if (closed) return { ...closed, record };
+    return { status: 200, title: record.state, message: 'Waiting for a decision.', record, form };
+  }
+  return sign(deps, request, record, form, closed, now);
+}
+
+function closedReason(record: ApprovalRecord, now: Date): Omit<Outcome, 'record'> | undefined {
+  if (record.status !== 'PENDING') {
+    const by = record.signature ? ` by ${record.signature.signer} at ${record.signature.signedAt}` : '';
+    return {
+      status: 409,
+      title: 'Already decided',
+      message: `This approval was already ${record.status.toLowerCase()}${by}.`,
+    };
+  }
+  if (now.toISOString() > record.expiresAt) {
+    return {
+      status: 410,
+      title: 'Expired',
+      message: `This approval expired at ${record.expiresAt}; the rotation does not wait for it any more.`,
+    };
+  }
+  return undefined;
+}
+
+async function sign(
+  deps: ApprovalApiDeps,
+  request: HttpRequest,
+  record: ApprovalRecord,
+  form: { csrf: string; action: string },
+  closed: Omit<Outcome, 'record'> | undefined,
+  now: Date,
+): Promise<Outcome> {
+  const refuse = (status: number, title: string, message: string): Outcome => ({
+    status,
+    title,
+    message,
+    record,
+    form,
+  });
+  const type = request.headers['content-type'] ?? '';
+  if (!type.startsWith('application/x-www-form-urlencoded')) {
+    return refuse(415, 'Unsupported form', 'Send the form as application/x-www-form-urlencoded.');
+  }
+  if (Buffer.byteLength(request.body) > MAX_BODY)
+    return refuse(413, 'Form too large', 'The form is larger than 16 KiB.');
+  const fields = new URLSearchParams(request.body);
+  if (!sameToken(form.csrf, fields.get('csrf') ?? undefined)) {
+    return refuse(403, 'Form not valid', 'The form token is missing or wrong: reload the page and sign again.');
+  }
+  if (closed) return { ...closed, record };
+  const username = (fields.get('username') ?? '').trim();
+  const password = fields.get('password') ?? '';
+  const meaning = fields.get('meaning');
+  const reason = (fields.get('reason') ?? '').trim();
+  if (!username || !password) return refuse(400, 'Sign-in missing', 'Enter your user name and password to sign.');
+  if (meaning !== 'APPROVED' && meaning !== 'REJECTED')
+    return refuse(400, 'Decision missing', 'Choose approve or reject.');
+  if (!reason) return refuse(400, 'Reason missing', 'Give a reason for your decision.');
+  if (reason.length > 1000) return refuse(400, 'Reason too long', 'Keep the reason under 1000 characters.');
+  if ((record.failedAttempts?.[username] ?? 0) >= MAX_FAILED_ATTEMPTS) {
+    return refuse(423, 'Locked', `Too many wrong passwords: ${username} can no longer sign this approval.`);
+  }
+
+  let signer;
+  try {
+    signer = await authenticateApprover(deps.clients, deps.config, { username, password });
+  } catch (error) {
+    if (error instanceof WrongPasswordError) {
+      const failures = await recordFailedAttempt(deps.clients, deps.config, record.approvalId, username);
+      const left = MAX_FAILED_ATTEMPTS - failures;
+      logger.warn('approval sign-in refused', { approvalId: record.approvalId, username, failures });
+      return left > 0
+        ? refuse(
+            401,
+            'Wrong user name or password',
+            `Wrong user name or password. ${left} attempt(s) left for this approval.`,
+          )
+        : refuse(423, 'Locked', `Too many wrong passwords: ${username} can no longer sign this approval.`);
+    }
+    if (error instanceof SignInIncompleteError) return refuse(403, 'Sign-in incomplete', error.message);
+    throw error;
+  }
+  const refused = refusal(record, signer, deps.config, now);
+  if (refused) return refuse(403, 'Not allowed to sign', refused);
+  try {
+    const signature = await decide(
+      { ddb: deps.clients.ddb, callbacks: deps.callbacks },
+      deps.config,
+      { approvalId: record.approvalId, signer, meaning, reason },
+      now,
+    );
+    return { status: 200, title: 'Recorded', message: 'Your decision is recorded.', record, signature };
+  } catch (error) {
+    if (error instanceof InvalidApprovalError)
+      return { status: 409, title: 'Not recorded', message: error.message, record };
+    throw error;
+  }
+}
