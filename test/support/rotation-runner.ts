@@ -11,6 +11,8 @@ export interface RunOptions {
   /** CDK context for the synthesized definition, e.g. a short approval timeout. */
   context?: Record<string, string>;
   around?: LocalRunOptions['around'];
+  /** The task tokens the run waits on (share them with an approval server). */
+  tokens?: LocalTaskTokens;
 }
 
 /** Run the synthesized workflow in the local engine with instant waits, answering gates as told. */
@@ -18,7 +20,7 @@ export async function runRotation(input: unknown, options: RunOptions = {}): Pro
   const key = JSON.stringify(options.context ?? {});
   const definition = definitions.get(key) ?? synthesizeDefinition(options.context);
   definitions.set(key, definition);
-  const tokens = new LocalTaskTokens();
+  const tokens = options.tokens ?? new LocalTaskTokens();
   const decisions: Promise<unknown>[] = [];
   const execution = await runLocal(definition, {
     input,
