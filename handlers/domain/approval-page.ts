@@ -28,6 +28,7 @@ function layout(title: string, content: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
+<link rel="icon" href="data:,">
 <title>${escape(title)} · keyrot</title>
 <style>${STYLE}</style>
 </head>
