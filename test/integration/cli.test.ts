@@ -145,6 +145,13 @@ describe('keyrot rotate', () => {
     );
     const link = await waitFor(() => /open (http:\/\/127\.0\.0\.1:\d+\/approvals\/\S+)/.exec(live.stderr)?.[1]);
 
+    const listed = await keyrot('approvals', '--json');
+    const waitingList = JSON.parse(listed.stdout) as Record<string, unknown>[];
+    assert.ok(
+      waitingList.some((approval) => approval.userName === 'cli-gated' && approval.state === 'Approve Deletion'),
+    );
+    assert.equal(listed.stdout.includes('taskToken'), false, 'the task token stays server-side');
+
     const refused = await keyrot('approve', link, '--as', 'quality-approver', '--reason', 'x', '--json', {
       KEYROT_APPROVER_PASSWORD: 'wrong',
     });
