@@ -6,7 +6,7 @@ import {
   StartExecutionCommand,
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
-import { decide, pendingApprovals } from '../handlers/domain/approvals';
+import { decideAllPending, pendingApprovals } from '../handlers/domain/approvals';
 import { clients, settings } from '../handlers/shared/clients';
 import { describeIssues, ExecutionInput } from '../handlers/shared/schemas';
 import { synthesizeDefinition } from '../local/definition';
@@ -88,23 +88,24 @@ async function rotateLocally(input: ExecutionInput, options: RotateOptions, out:
     },
     onWaiting: (state, executionArn) => {
       void (async () => {
-        for (const approval of await pendingApprovals(clients, settings(), executionArn)) {
-          if (!options.autoApprove) {
-            const key = await loadLinkKey(clients.secrets, settings());
-            out.notice(`         ${state}: waiting for a signature until ${approval.expiresAt}`);
-            out.notice(`         open ${approvalLink(settings().approvalBaseUrl, approval.approvalId, key)}`);
-            out.notice(`         or:  keyrot approve ${approval.approvalId} --as <user> --reason <text>`);
-            continue;
-          }
-          const signature = await decide({ ...clients, callbacks: tokens }, settings(), {
-            approvalId: approval.approvalId,
+        if (options.autoApprove) {
+          const signatures = await decideAllPending({ ...clients, callbacks: tokens }, settings(), executionArn, {
             signer: { username: options.autoApprove, name: `${options.autoApprove} (auto-approved from the terminal)` },
             meaning: 'APPROVED',
             reason: `auto-approved from the terminal by ${options.autoApprove}`,
           });
-          out.progress(
-            `         ${state}: AUTO-APPROVED as "${signature.signerId}" (--auto-approve; no approver reviewed it)`,
-          );
+          for (const signature of signatures) {
+            out.progress(
+              `         ${state}: AUTO-APPROVED as "${signature.signerId}" (--auto-approve; no approver reviewed it)`,
+            );
+          }
+          return;
+        }
+        const key = await loadLinkKey(clients.secrets, settings());
+        for (const approval of await pendingApprovals(clients, settings(), executionArn)) {
+          out.notice(`         ${state}: waiting for a signature until ${approval.expiresAt}`);
+          out.notice(`         open ${approvalLink(settings().approvalBaseUrl, approval.approvalId, key)}`);
+          out.notice(`         or:  keyrot approve ${approval.approvalId} --as <user> --reason <text>`);
         }
       })().catch((error: Error) => out.error(`approval failed: ${error.message}`));
     },

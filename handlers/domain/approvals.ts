@@ -277,3 +277,21 @@ export async function decide(
   });
   return signature;
 }
+
+/**
+ * Sign every approval an execution waits for with one decision, without a page or a
+ * password: the path of `--auto-approve`, the tests and the benchmark. The same rules apply
+ * (allow-list, requester, expiry, single use).
+ */
+export async function decideAllPending(
+  deps: Pick<Clients, 'ddb'> & { callbacks: TaskCallbacks },
+  config: Pick<Settings, 'approvalsTable' | 'approvers'>,
+  executionId: string,
+  decision: { signer: Signer; meaning: Signature['meaning']; reason: string },
+): Promise<Signature[]> {
+  const signatures: Signature[] = [];
+  for (const approval of await pendingApprovals(deps, config, executionId)) {
+    signatures.push(await decide(deps, config, { approvalId: approval.approvalId, ...decision }));
+  }
+  return signatures;
+}

@@ -4,7 +4,7 @@ import type { Clients, Settings } from '../shared/clients';
 import { KeyMissingError, SecretMismatchError } from '../shared/errors';
 import { logger } from '../shared/logger';
 import type { Created, RotationState } from '../shared/schemas';
-import { listKeys } from './keys';
+import { keysCreatedBy, listKeys } from './keys';
 import { readKey, versionIdFor, versionStages } from './secret';
 
 /**
@@ -31,13 +31,9 @@ export async function createKey(
 
   // Any key created since this execution started, other than the old one, was made by an
   // attempt that died before storing it: nobody can hold its secret, so it goes.
-  const startedAt = Math.floor(Date.parse(state.startedAt) / 1000) * 1000;
-  for (const key of keys) {
-    const orphan = key.AccessKeyId !== state.detection.oldKeyId && (key.CreateDate?.getTime() ?? 0) >= startedAt;
-    if (orphan) {
-      logger.warn('deleting orphan key from an earlier attempt', { keyId: key.AccessKeyId });
-      await iam.send(new DeleteAccessKeyCommand({ UserName: state.userName, AccessKeyId: key.AccessKeyId }));
-    }
+  for (const orphan of keysCreatedBy(keys, { oldKeyId: state.detection.oldKeyId, startedAt: state.startedAt })) {
+    logger.warn('deleting orphan key from an earlier attempt', { keyId: orphan.AccessKeyId });
+    await iam.send(new DeleteAccessKeyCommand({ UserName: state.userName, AccessKeyId: orphan.AccessKeyId }));
   }
 
   const created = await iam.send(new CreateAccessKeyCommand({ UserName: state.userName }));

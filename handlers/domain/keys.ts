@@ -16,3 +16,16 @@ export async function listKeys(iam: IAMClient, userName: string): Promise<Access
 export function isNoSuchEntity(error: unknown): boolean {
   return error instanceof Error && (error.name === 'NoSuchEntityException' || error.name === 'NoSuchEntity');
 }
+
+/**
+ * The keys a rotation created: every key other than the old one made since the execution
+ * started (IAM dates have second precision, so the start is floored to the second). One
+ * rotation per user at a time makes this exact; CreateKey and the rollback both rely on it.
+ */
+export function keysCreatedBy(
+  keys: AccessKeyMetadata[],
+  rotation: { oldKeyId: string | null; startedAt: string },
+): AccessKeyMetadata[] {
+  const since = Math.floor(Date.parse(rotation.startedAt) / 1000) * 1000;
+  return keys.filter((key) => key.AccessKeyId !== rotation.oldKeyId && (key.CreateDate?.getTime() ?? 0) >= since);
+}

@@ -5,7 +5,7 @@ import type { Clients, Settings } from '../shared/clients';
 import { causeMessage } from '../shared/errors';
 import { logger } from '../shared/logger';
 import { Created, Failure, StateWithOldKey } from '../shared/schemas';
-import { isNoSuchEntity, listKeys } from './keys';
+import { isNoSuchEntity, keysCreatedBy, listKeys } from './keys';
 import { moveStage, readKey, versionIdFor, versionStages, versionWith } from './secret';
 import { notify } from './notify';
 
@@ -69,11 +69,7 @@ export async function rollback(
 
     if (exists) await restoreSecret(stages, ourVersion);
 
-    // Every key other than the old one that appeared during this execution is ours.
-    const startedAt = Math.floor(Date.parse(state.startedAt) / 1000) * 1000;
-    for (const key of keys) {
-      const ours = key.AccessKeyId !== oldKeyId && (key.CreateDate?.getTime() ?? 0) >= startedAt;
-      if (!ours) continue;
+    for (const key of keysCreatedBy(keys, { oldKeyId, startedAt: state.startedAt })) {
       try {
         await iam.send(new DeleteAccessKeyCommand({ UserName: state.userName, AccessKeyId: key.AccessKeyId }));
         actions.push(`deleted new key ${key.AccessKeyId}`);

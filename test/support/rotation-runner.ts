@@ -1,4 +1,4 @@
-import { decide, pendingApprovals } from '../../handlers/domain/approvals';
+import { decideAllPending } from '../../handlers/domain/approvals';
 import { clients, settings } from '../../handlers/shared/clients';
 import { synthesizeDefinition, type SynthesizedDefinition } from '../../local/definition';
 import { LocalTaskTokens, runLocal, type LocalExecution, type LocalRunOptions } from '../../local/engine';
@@ -30,16 +30,11 @@ export async function runRotation(input: unknown, options: RunOptions = {}): Pro
     onWaiting: (_state, executionArn) => {
       if (options.decision === 'none') return;
       decisions.push(
-        (async () => {
-          for (const approval of await pendingApprovals(clients, settings(), executionArn)) {
-            await decide({ ...clients, callbacks: tokens }, settings(), {
-              approvalId: approval.approvalId,
-              signer: { username: 'quality-approver', name: 'Quinn Avery (QA Lead)' },
-              meaning: options.decision === 'REJECTED' ? 'REJECTED' : 'APPROVED',
-              reason: options.decision === 'REJECTED' ? 'consumer not ready' : 'change CR-1042 approved',
-            });
-          }
-        })(),
+        decideAllPending({ ...clients, callbacks: tokens }, settings(), executionArn, {
+          signer: { username: 'quality-approver', name: 'Quinn Avery (QA Lead)' },
+          meaning: options.decision === 'REJECTED' ? 'REJECTED' : 'APPROVED',
+          reason: options.decision === 'REJECTED' ? 'consumer not ready' : 'change CR-1042 approved',
+        }),
       );
     },
   });
