@@ -14,7 +14,8 @@ import { LocalTaskTokens, runLocal } from '../local/engine';
 import { saveExecution, writeServerInfo } from '../local/store';
 import { startApprovalServer } from '../local/approval-server';
 import { approvalLink, loadLinkKey } from '../handlers/domain/approval-links';
-import { exitCodeFor, summarize, EXIT_CODES, type EventLike } from './outcome';
+import { summarize, type EventLike } from '../audit/outcome';
+import { exitCodeFor, EXIT_CODES } from './outcome';
 import type { Output } from './output';
 
 export interface RotateOptions {

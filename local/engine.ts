@@ -5,7 +5,8 @@ import type { TaskCallbacks } from '../handlers/domain/approvals';
 import { logger } from '../handlers/shared/logger';
 import type { HandlerName } from '../workflows/rotation';
 import { handlerOf, type SynthesizedDefinition } from './definition';
-import { toHistory, type EventLog, type HistoryEvent, type TaskAttempt } from './history';
+import type { ExecutionRecord } from '../handlers/domain/execution-record';
+import { toHistory, type EventLog, type TaskAttempt } from './history';
 
 /** What `$$.Task.Token` holds in the context; each callback task swaps in a fresh token. */
 const TOKEN_PLACEHOLDER = 'keyrot-local-task-token';
@@ -78,18 +79,13 @@ export interface LocalRunOptions {
   around?: (handler: HandlerName, invoke: () => Promise<unknown>) => Promise<unknown>;
 }
 
-export interface LocalExecution {
-  executionArn: string;
-  stateMachineArn: string;
-  name: string;
+/** A finished local run: the same record the audit reads from the API or the archive, plus its logs. */
+export interface LocalExecution extends ExecutionRecord {
   status: 'SUCCEEDED' | 'FAILED' | 'ABORTED' | 'TIMED_OUT';
-  startDate: string;
   stopDate: string;
-  input: unknown;
   output?: unknown;
   error?: string;
   cause?: string;
-  events: HistoryEvent[];
   logs: string[];
 }
 
@@ -240,7 +236,9 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
     status,
     startDate: startDate.toISOString(),
     stopDate: new Date().toISOString(),
+    redriveCount: 0,
     input: options.input,
+    definition: JSON.stringify(synthesized.definition),
     ...(status === 'SUCCEEDED' ? { output } : {}),
     ...(failed ? { error: failed.error, cause: failed.cause } : {}),
     events,

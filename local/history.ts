@@ -1,16 +1,8 @@
 import type { StateMachine } from 'aws-local-stepfunctions';
+import type { HistoryEvent } from '../handlers/domain/execution-record';
 
 /** One entry of the local engine's event log (the package does not export the type). */
 export type EventLog = ReturnType<StateMachine['run']>['eventLogs'] extends AsyncGenerator<infer E> ? E : never;
-
-/** One event in Step Functions' `GetExecutionHistory` format (timestamps as ISO strings). */
-export interface HistoryEvent {
-  id: number;
-  previousEventId: number;
-  timestamp: string;
-  type: string;
-  [details: string]: unknown;
-}
 
 /** One invocation of a task's handler, as the local engine's task wrapper saw it. */
 export interface TaskAttempt {

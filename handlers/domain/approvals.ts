@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Clients, Settings } from '../shared/clients';
+import { canonicalJson, sha256Hex } from '../shared/digest';
 import { InvalidApprovalError, InvalidInputError } from '../shared/errors';
 import { logger } from '../shared/logger';
 import { GATE_STATES, Signature, type KeySummary, type RotationState } from '../shared/schemas';
@@ -111,19 +112,7 @@ export async function requestApproval(
 
 /** SHA-256 over the canonical JSON (sorted keys) of a signature's other fields. */
 export function signatureDigest(fields: Omit<Signature, 'digest'>): string {
-  return createHash('sha256').update(canonicalJson(fields)).digest('hex');
-}
-
-/** JSON with object keys sorted at every level, so equal records hash equally. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
+  return sha256Hex(canonicalJson(fields));
 }
 
 /**
@@ -267,7 +256,12 @@ export async function decide(
   if (decision.meaning === 'APPROVED') {
     await callbacks.sendTaskSuccess(record.taskToken, JSON.stringify(signature));
   } else {
-    const cause = `rejected by ${signature.signer} (${signature.signerId}) at ${signature.signedAt}: ${reason}`;
+    // The cause carries the whole signature, so the history shows who rejected and why (11.50).
+    const cause = JSON.stringify({
+      errorType: 'ApprovalRejected',
+      errorMessage: `rejected by ${signature.signer} (${signature.signerId}) at ${signature.signedAt}: ${reason}`,
+      signature,
+    });
     await callbacks.sendTaskFailure(record.taskToken, 'ApprovalRejected', cause);
   }
   logger.info('approval decided', {

@@ -6,15 +6,17 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
-  canonicalJson,
   decide,
   requestApproval,
   signatureDigest,
   type ApprovalRecord,
   type TaskCallbacks,
 } from '../../handlers/domain/approvals';
-import { exitCodeFor, summarize } from '../../cli/outcome';
+import { summarize } from '../../audit/outcome';
+import { exitCodeFor } from '../../cli/outcome';
+import { canonicalJson } from '../../handlers/shared/digest';
 import { createdState, EXECUTION, NEW_KEY, OLD_KEY } from '../support/fixtures';
+import type { Signature } from '../../handlers/shared/schemas';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const sns = mockClient(SNSClient);
@@ -123,7 +125,11 @@ describe('decide', () => {
     );
 
     assert.equal(calls[0]?.[2], 'ApprovalRejected');
-    assert.match(calls[0]?.[3] ?? '', /rejected by Quinn Avery \(QA Lead\) \(quality-approver\) at .*: not now/);
+    const cause = JSON.parse(calls[0]?.[3] ?? '{}') as { errorMessage: string; signature: Signature };
+    assert.match(cause.errorMessage, /rejected by Quinn Avery \(QA Lead\) \(quality-approver\) at .*: not now/);
+    const { digest, ...fields } = cause.signature;
+    assert.equal(fields.meaning, 'REJECTED');
+    assert.equal(digest, signatureDigest(fields));
   });
 
   for (const [why, item, signer, when] of [

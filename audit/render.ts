@@ -1,0 +1,188 @@
+import type { Replay, ReplaySignature, ReplayStep } from './replay';
+
+/** The export formats of `keyrot audit`. */
+export const FORMATS = ['text', 'json', 'csv', 'md', 'html'] as const;
+export type Format = (typeof FORMATS)[number];
+
+/** `2026-11-22T22:47:48.623Z` as `2026-11-22 22:47:48.623 UTC`. */
+export function utc(iso: string | null): string {
+  return iso ? `${iso.replace('T', ' ').replace('Z', '')} UTC` : '-';
+}
+
+/** A duration a person reads at a glance. */
+export function duration(ms: number | null): string {
+  if (ms === null) return '-';
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 7_200_000) return `${(ms / 60_000).toFixed(1)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
+}
+
+/** The signature as 21 CFR 11.50 wants it shown: printed name, date and time, meaning. */
+export function manifestation(signature: ReplaySignature): string {
+  return `${signature.meaning} by ${signature.signer} (${signature.signerId}) at ${utc(signature.signedAt)}`;
+}
+
+export function verdict(signature: ReplaySignature): string {
+  return signature.verified ? 'digest verified' : `NOT VERIFIED: ${signature.problems.join('; ')}`;
+}
+
+/** The history's completeness in one sentence. */
+export function completeness(replay: Replay): string {
+  const running = replay.status === 'RUNNING' ? ', still running' : '';
+  return replay.complete
+    ? `${replay.eventCount} events, complete${running}`
+    : `${replay.eventCount} events, INCOMPLETE: ${replay.gaps.join('; ')}`;
+}
+
+function keys(replay: Replay): string {
+  if (replay.newKeyId) return `old ${replay.oldKeyId ?? '-'} -> new ${replay.newKeyId}`;
+  return replay.oldKeyId ? `key ${replay.oldKeyId}` : 'no key';
+}
+
+/** The execution's header lines as label/value pairs, shared by every format. */
+export function headline(replay: Replay): [string, string][] {
+  return [
+    ['Execution', replay.executionArn],
+    [
+      'User',
+      `${replay.user ?? '(none in the input)'}${replay.requestedBy ? `, requested by ${replay.requestedBy}` : ''}`,
+    ],
+    ['Started', utc(replay.startDate)],
+    ['Stopped', utc(replay.stopDate)],
+    ['Status', `${replay.status}${replay.redriveCount > 0 ? `, redriven ${replay.redriveCount}x` : ''}`],
+    ['Outcome', `${replay.outcome}: ${keys(replay)}`],
+    ['Cause', replay.reason ?? '-'],
+    ['History', completeness(replay)],
+  ];
+}
+
+const attemptLabel = (replay: Replay, step: ReplayStep) => (replay.redriveCount > 0 ? `${step.attempt}` : '');
+
+function table(rows: string[][]): string {
+  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function text(replay: Replay): string {
+  const head = headline(replay).map(([label, value]) => `${label.padEnd(10)} ${value}`);
+  const redriven = replay.redriveCount > 0;
+  const rows = [
+    ['#', ...(redriven ? ['Run'] : []), 'Time (UTC)', 'State', 'Result', 'Took', 'What it did'],
+    ...replay.steps.map((step, index) => [
+      String(index + 1),
+      ...(redriven ? [attemptLabel(replay, step)] : []),
+      step.enteredAt.slice(0, 23).replace('T', ' '),
+      step.state,
+      step.result,
+      duration(step.durationMs),
+      step.did,
+    ]),
+  ];
+  const signatures =
+    replay.signatures.length === 0
+      ? ['  none']
+      : replay.signatures.flatMap((signature) => [
+          `  ${signature.state}: ${manifestation(signature)}`,
+          `    reason: ${signature.reason}`,
+          `    keys: ${signature.keyIds.join(', ')}; approval ${signature.approvalId}`,
+          `    SHA-256 ${signature.digest}: ${verdict(signature)}`,
+        ]);
+  return [...head, '', table(rows), '', 'Signatures', ...signatures, ''].join('\n');
+}
+
+function csvCell(value: string | number | null): string {
+  const cell = value === null ? '' : String(value);
+  // A leading = + - @ would make a spreadsheet run the cell as a formula.
+  const safe = /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
+  return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+function csv(replay: Replay): string {
+  const rows: (string | number | null)[][] = [
+    ['record', 'run', 'time_utc', 'state', 'type', 'result', 'duration_ms', 'tries', 'detail'],
+    ...headline(replay).map(([label, value]) => ['execution', null, null, label, null, null, null, null, value]),
+    ...replay.steps.map((step) => [
+      'step',
+      step.attempt,
+      step.enteredAt,
+      step.state,
+      step.type,
+      step.result,
+      step.durationMs,
+      step.tries,
+      [step.did, ...step.errors.map((error) => `error ${error}`)].filter(Boolean).join(' | '),
+    ]),
+    ...replay.signatures.map((signature) => [
+      'signature',
+      null,
+      signature.signedAt,
+      signature.state,
+      null,
+      signature.meaning,
+      null,
+      null,
+      `${signature.signer} (${signature.signerId}); reason: ${signature.reason}; keys: ${signature.keyIds.join(' ')}; sha256 ${signature.digest}; ${verdict(signature)}`,
+    ]),
+  ];
+  return `${rows.map((row) => row.map(csvCell).join(',')).join('\r\n')}\r\n`;
+}
+
+const mdCell = (value: string) => value.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+function markdown(replay: Replay): string {
+  const redriven = replay.redriveCount > 0;
+  const header = ['#', ...(redriven ? ['Run'] : []), 'Time (UTC)', 'State', 'Result', 'Took', 'What it did'];
+  const lines = [
+    `# Rotation ${mdCell(replay.name)}: ${replay.outcome}`,
+    '',
+    '| | |',
+    '|---|---|',
+    ...headline(replay).map(([label, value]) => `| ${label} | ${mdCell(value)} |`),
+    '',
+    '## Timeline',
+    '',
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...replay.steps.map(
+      (step, index) =>
+        `| ${[
+          String(index + 1),
+          ...(redriven ? [attemptLabel(replay, step)] : []),
+          utc(step.enteredAt),
+          step.state,
+          step.result,
+          duration(step.durationMs),
+          step.did,
+        ]
+          .map(mdCell)
+          .join(' | ')} |`,
+    ),
+    '',
+    '## Signatures',
+    '',
+    ...(replay.signatures.length === 0
+      ? ['None.']
+      : replay.signatures.flatMap((signature) => [
+          `- **${mdCell(signature.state)}**: ${mdCell(manifestation(signature))}  `,
+          `  Reason: ${mdCell(signature.reason)}; keys ${signature.keyIds.join(', ')}; SHA-256 \`${signature.digest}\`: ${mdCell(verdict(signature))}`,
+        ])),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** Render a replay in a text format (HTML has its own module, it needs the definition). */
+export function renderReplay(replay: Replay, format: Exclude<Format, 'html'>): string {
+  if (format === 'json') return `${JSON.stringify(replay, null, 2)}\n`;
+  if (format === 'csv') return csv(replay);
+  if (format === 'md') return markdown(replay);
+  return text(replay);
+}

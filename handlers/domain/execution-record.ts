@@ -1,0 +1,109 @@
+import {
+  DescribeExecutionCommand,
+  DescribeStateMachineForExecutionCommand,
+  GetExecutionHistoryCommand,
+  type SFNClient,
+} from '@aws-sdk/client-sfn';
+
+/** One event in `GetExecutionHistory`'s format, with the timestamp as an ISO-8601 UTC string. */
+export interface HistoryEvent {
+  id: number;
+  previousEventId?: number;
+  timestamp: string;
+  type: string;
+  [details: string]: unknown;
+}
+
+/**
+ * Everything an auditor needs about one execution, the same whether it was read from the
+ * Step Functions API, from the evidence archive or from a local run: what DescribeExecution
+ * says, the definition it ran, and every history event.
+ */
+export interface ExecutionRecord {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  status: string;
+  startDate: string;
+  stopDate?: string;
+  /** How many times the execution was redriven (0 when never). */
+  redriveCount: number;
+  input: unknown;
+  /** The state machine definition (ASL JSON text) the execution ran, when known. */
+  definition?: string;
+  events: HistoryEvent[];
+}
+
+/** A timestamp as the SDK (Date), the raw API (epoch seconds) or a file (ISO text) gives it, in ISO UTC. */
+export function isoTime(value: unknown): string {
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === 'number') return new Date(value * 1000).toISOString();
+  if (typeof value === 'string') {
+    const parsed = new Date(value);
+    if (!Number.isNaN(parsed.getTime())) return parsed.toISOString();
+  }
+  throw new Error(`not a timestamp: ${JSON.stringify(value)}`);
+}
+
+/** A history event with its timestamp normalized and empty details dropped, so every source compares equal. */
+export function normalizeEvent(event: Record<string, unknown>): HistoryEvent {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(event)) {
+    if (value === undefined || value === null) continue;
+    out[key] = key === 'timestamp' ? isoTime(value) : value;
+  }
+  return out as HistoryEvent;
+}
+
+function parseJson(text: string | undefined): unknown {
+  if (text === undefined) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * Read an execution from the Step Functions API: DescribeExecution, the definition it ran,
+ * and every page of its history. `onPage` reports progress on long histories.
+ */
+export async function readExecution(
+  sfn: SFNClient,
+  executionArn: string,
+  onPage: (eventsSoFar: number) => void = () => {},
+): Promise<ExecutionRecord> {
+  const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+  const machine = await sfn.send(new DescribeStateMachineForExecutionCommand({ executionArn }));
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken, maxResults: 1000 }));
+    for (const event of page.events ?? []) events.push(normalizeEvent(event as unknown as Record<string, unknown>));
+    nextToken = page.nextToken;
+    onPage(events.length);
+  } while (nextToken);
+  return {
+    executionArn,
+    stateMachineArn: described.stateMachineArn ?? machine.stateMachineArn ?? '',
+    name: described.name ?? executionArn.split(':').at(-1) ?? '',
+    status: described.status ?? 'UNKNOWN',
+    startDate: isoTime(described.startDate),
+    ...(described.stopDate ? { stopDate: isoTime(described.stopDate) } : {}),
+    redriveCount: described.redriveCount ?? 0,
+    input: parseJson(described.input),
+    ...(machine.definition ? { definition: machine.definition } : {}),
+    events,
+  };
+}
+
+/** The IAM user an execution rotated, from its input; undefined when the input names none. */
+export function userOf(record: Pick<ExecutionRecord, 'input'>): string | undefined {
+  const user = (record.input as { userName?: unknown } | null)?.userName;
+  return typeof user === 'string' && /^[\w+=,.@-]{1,64}$/.test(user) ? user : undefined;
+}
+
+/** Account id of an ARN (`arn:aws:states:<region>:<account>:...`). */
+export function accountOf(arn: string): string {
+  return arn.split(':')[4] || 'unknown';
+}
