@@ -3,7 +3,7 @@ import type { ExecutionRecord, HistoryEvent } from '../handlers/domain/execution
 import { userOf } from '../handlers/domain/execution-record';
 import { causeMessage } from '../handlers/shared/errors';
 import { GATE_STATES, Signature } from '../handlers/shared/schemas';
-import { summarize, type EventLike, type RotationOutcome } from './outcome';
+import { summarize, type EventLike, type RotationOutcome } from '../handlers/domain/outcome';
 
 /** One state the execution entered, as an auditor reads it. */
 export interface ReplayStep {

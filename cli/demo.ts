@@ -1,8 +1,16 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { renderHtml } from '../audit/html';
+import { replay } from '../audit/replay';
+import { verifyArchive } from '../audit/verify';
+import { clients } from '../handlers/shared/clients';
+import { findExecution, storeDir } from '../local/store';
 import { startMoto } from '../local/moto';
 import { seedKeyrotResources, seedUser, type LocalKey } from '../local/seed';
 import type { Output } from './output';
+import { localSource } from './executions';
 import { rotate } from './rotate';
 
 const DEMO_USER = 'demo-service';
@@ -96,6 +104,19 @@ export async function demo(out: Output, options: { json: boolean }): Promise<num
     out.progress(`  AWSCURRENT holds ${current.accessKeyId}`);
     out.progress(`  new key ${current.accessKeyId} signs as: ${await whoIs(moto.endpoint, current)}`);
     out.progress(`  old key ${old.accessKeyId} signs as: ${await whoIs(moto.endpoint, old)}`);
+
+    const report = await verifyArchive(clients.s3, environment.KEYROT_ARCHIVE_BUCKET);
+    out.progress(
+      `  evidence archive s3://${report.bucket}: ${report.records} record(s), chain ${report.findings.length === 0 ? 'verified' : `BROKEN: ${report.findings.map((f) => f.problem).join('; ')}`}`,
+    );
+    const [newest] = await localSource().list({ user: DEMO_USER, limit: 1 });
+    const latest = newest && findExecution(newest.name);
+    if (latest) {
+      const file = path.join(path.dirname(storeDir()), 'audit', `${latest.name}.html`);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, renderHtml(replay(latest), latest.definition));
+      out.progress(`  audit report: ${file} (or: keyrot audit ${latest.name} --local)`);
+    }
     return code;
   } finally {
     consumer?.stop();

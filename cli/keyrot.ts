@@ -1,14 +1,26 @@
 import { userInfo } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { listApprovals, signFromTerminal } from './approve';
+import { auditExecution, auditUser, verify, type HistorySource } from './audit';
 import { demo } from './demo';
+import { apiSource, CommandError, localSource } from './executions';
+import { abort, list, status } from './operate';
 import { EXIT_CODES } from './outcome';
 import { terminalOutput } from './output';
+import { report } from './report';
 import { rotate } from './rotate';
+import { FORMATS } from '../audit/render';
 
 const integer = (name: string) => (value: string) => {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number, got "${value}"`);
   return Number(value);
+};
+
+const date = (name: string) => (value: string) => {
+  const parsed = new Date(value);
+  if (Number.isNaN(parsed.getTime()))
+    throw new InvalidArgumentError(`${name} must be a date (2026-11-01 or ISO-8601), got "${value}"`);
+  return parsed;
 };
 
 /** Apply --region/--profile the way the AWS CLI does: through the SDK's own environment. */
@@ -16,6 +28,25 @@ function awsOptions(options: { region?: string; profile?: string }): void {
   if (options.region) process.env.AWS_REGION = options.region;
   if (options.profile) process.env.AWS_PROFILE = options.profile;
 }
+
+/** --region and --profile, as every AWS-touching command takes them. */
+function withAws(command: Command): Command {
+  return command
+    .option('--region <region>', 'AWS region, as the AWS CLI takes it')
+    .option('--profile <profile>', 'AWS shared-config profile, as the AWS CLI takes it');
+}
+
+/** --local / --state-machine-arn: which executions a command looks at. */
+function withSource(command: Command): Command {
+  return withAws(
+    command
+      .option('--local', 'local runs (keyrot rotate --local) in $KEYROT_HOME instead of the deployed state machine')
+      .option('--state-machine-arn <arn>', 'the deployed state machine (default $KEYROT_STATE_MACHINE_ARN)'),
+  );
+}
+
+const sourceFor = (options: { local?: boolean; stateMachineArn?: string }) =>
+  options.local ? localSource() : apiSource(options.stateMachineArn ?? process.env.KEYROT_STATE_MACHINE_ARN);
 
 const program = new Command()
   .name('keyrot')
@@ -27,7 +58,9 @@ const program = new Command()
 Environment:
   AWS_ENDPOINT_URL        send every AWS call there (the local AWS, moto); unset means real AWS
   KEYROT_STATE_MACHINE_ARN  the deployed rotation state machine (or --state-machine-arn)
-  KEYROT_HOME             where local runs keep their history (default ./.keyrot)`,
+  KEYROT_HOME             where local runs keep their history (default ./.keyrot)
+  KEYROT_ARCHIVE_BUCKET   the evidence archive (S3, Object Lock) that audit, verify and report read
+  KEYROT_DEBUG            print stack traces with errors`,
   );
 
 program
@@ -68,7 +101,8 @@ Examples:
 
 Exit codes:
   0 ROTATED or SKIPPED   2 invalid input or unknown user   3 SKIPPED: BLOCKED, a human must decide
-  4 REJECTED   5 ROLLED_BACK   6 ROLLBACK_FAILED (needs a human)   7 other failure   1 error`,
+  4 REJECTED   5 ROLLED_BACK   6 ROLLBACK_FAILED (needs a human)   7 other failure   1 error
+  10 a rotation of this user is already running (the message names it)`,
   )
   .action(async (user: string, options) => {
     awsOptions(options);
@@ -145,6 +179,209 @@ program
     process.exitCode = await listApprovals({ json: Boolean(options.json) });
   });
 
+withSource(
+  program
+    .command('status')
+    .description('Show where a rotation stands (current step, how long, waiting for approval) or how it ended.')
+    .argument('<execution>', 'execution name (as rotate and list print it) or full ARN')
+    .option('--json', 'print one JSON object'),
+)
+  .addHelpText(
+    'after',
+    `
+Examples:
+  keyrot status build-bot-20261123
+  keyrot status build-bot-20261123 --local --json
+
+Exit codes: 0 running or ended ROTATED/SKIPPED; otherwise the outcome's code (see keyrot rotate --help); 9 not found`,
+  )
+  .action(async (id: string, options) => {
+    awsOptions(options);
+    process.exitCode = await status(sourceFor(options), id, { json: Boolean(options.json) });
+  });
+
+withSource(
+  program
+    .command('list')
+    .description('List rotations, newest first.')
+    .option('--user <user>', 'only this IAM user')
+    .addOption(
+      new Option('--status <status>', 'only executions in this status').choices([
+        'RUNNING',
+        'SUCCEEDED',
+        'FAILED',
+        'TIMED_OUT',
+        'ABORTED',
+      ]),
+    )
+    .option('--since <date>', 'only executions started at or after this date (UTC)', date('--since'))
+    .option('--limit <n>', 'at most this many (default 100)', integer('--limit'), 100)
+    .option('--json', 'print one JSON array'),
+)
+  .addHelpText(
+    'after',
+    `
+Examples:
+  keyrot list --status RUNNING
+  keyrot list --user build-bot --since 2026-01-01
+  keyrot list --local --json`,
+  )
+  .action(async (options) => {
+    awsOptions(options);
+    process.exitCode = await list(
+      sourceFor(options),
+      { user: options.user, status: options.status, since: options.since, limit: options.limit },
+      { json: Boolean(options.json) },
+    );
+  });
+
+withSource(
+  program
+    .command('abort')
+    .description('Stop a running rotation (StopExecution), recording who and why.')
+    .argument('<execution>', 'execution name or full ARN')
+    .requiredOption('--reason <text>', 'why; recorded in the history as the abort cause')
+    .option('--as <name>', 'who aborts (recorded)', userInfo().username)
+    .option('--force', 'abort even after a new key was created (skips the rollback: two keys remain)')
+    .option('--json', 'print the stopped execution as one JSON object'),
+)
+  .addHelpText(
+    'after',
+    `
+An abort skips the rollback. Once the new key exists keyrot refuses without --force; at an
+approval gate, reject instead (keyrot reject), which rolls back cleanly.
+
+Examples:
+  keyrot abort build-bot-20261123 --reason "CR-1042 withdrawn"
+  keyrot abort build-bot-20261123 --local --reason "demo over"
+
+Exit codes: 0 aborted, 2 refused (key created; see above), 9 not found, 10 not running`,
+  )
+  .action(async (id: string, options) => {
+    awsOptions(options);
+    process.exitCode = await abort(sourceFor(options), id, {
+      reason: options.reason,
+      by: options.as,
+      force: Boolean(options.force),
+      json: Boolean(options.json),
+    });
+  });
+
+withSource(
+  program
+    .command('audit')
+    .description('Replay an execution for an auditor: every step, key id and signature, and the outcome.')
+    .argument('[execution]', 'execution name or full ARN (or use --user)')
+    .addOption(
+      new Option('--from <source>', 'where to read the history')
+        .choices(['auto', 'api', 'archive', 'local'])
+        .default('auto'),
+    )
+    .addOption(new Option('--format <format>', 'output format').choices([...FORMATS]).default('text'))
+    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .option('--user <user>', 'list every rotation of this user instead (local store, API and archive)')
+    .option('--since <date>', 'with --user: only rotations started at or after this date', date('--since'))
+    .option('--bucket <bucket>', 'the evidence archive (default $KEYROT_ARCHIVE_BUCKET)')
+    .option('--json', 'with --user: print one JSON array'),
+)
+  .addHelpText(
+    'after',
+    `
+--from auto reads a local run when one has that name, else the Step Functions API, and falls
+back to the evidence archive once Step Functions has forgotten the execution (90 days).
+Every format shows the same replay; html is one self-contained file with the state graph and
+the path taken highlighted.
+
+Examples:
+  keyrot audit build-bot-20261123
+  keyrot audit arn:aws:states:…:execution:Keyrot-rotation:build-bot-20260301 --from archive --format html -o audit.html
+  keyrot audit --user build-bot --since 2026-01-01
+
+Exit codes: 0 complete and every signature verified; 8 incomplete history or a signature that does not verify; 9 not found`,
+  )
+  .action(async (id: string | undefined, options) => {
+    awsOptions(options);
+    const shared = {
+      from: options.from as HistorySource,
+      format: options.format,
+      output: options.output,
+      bucket: options.bucket ?? process.env.KEYROT_ARCHIVE_BUCKET,
+      stateMachineArn: options.stateMachineArn ?? process.env.KEYROT_STATE_MACHINE_ARN,
+    };
+    if (options.user) {
+      process.exitCode = await auditUser(options.user, {
+        ...shared,
+        since: options.since,
+        local: Boolean(options.local) || options.from === 'local',
+        json: Boolean(options.json),
+      });
+    } else if (id) {
+      process.exitCode = await auditExecution(id, { ...shared, from: options.local ? 'local' : shared.from });
+    } else {
+      throw new CommandError('name an execution, or pass --user', EXIT_CODES.INVALID);
+    }
+  });
+
+withAws(
+  program
+    .command('verify')
+    .description('Check the evidence archive: every record, digest and chain link; tampering fails loudly.')
+    .option('--user <user>', "only this user's chain")
+    .option('--bucket <bucket>', 'the evidence archive (default $KEYROT_ARCHIVE_BUCKET)')
+    .option('--json', 'print the report as one JSON object'),
+)
+  .addHelpText(
+    'after',
+    `
+Checks each chain entry's SHA-256, its link to the entry before, the record's SHA-256, the
+signatures inside each record, gaps in the sequence, records in no chain, and S3's version
+list (an overwrite or delete shows there even when the bytes were made consistent again).
+
+Examples:
+  keyrot verify
+  keyrot verify --user build-bot --json
+
+Exit codes: 0 intact, 8 something changed, missing or out of order, 9 no records for --user`,
+  )
+  .action(async (options) => {
+    awsOptions(options);
+    process.exitCode = await verify({
+      bucket: options.bucket ?? process.env.KEYROT_ARCHIVE_BUCKET,
+      user: options.user,
+      json: Boolean(options.json),
+    });
+  });
+
+withAws(
+  program
+    .command('report')
+    .description('The fleet view: every IAM user with keys, key ages, the last keyrot rotation, and who is overdue.')
+    .option('--max-age-days <days>', 'overdue past this age (default 90)', integer('--max-age-days'), 90)
+    .option('--as-of <date>', 'judge ages as of this time instead of now', date('--as-of'))
+    .option('--bucket <bucket>', 'the evidence archive for last rotations (default $KEYROT_ARCHIVE_BUCKET)')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'csv']).default('text')),
+)
+  .addHelpText(
+    'after',
+    `
+Reads the IAM credential report (two calls per account, not one per user).
+
+Examples:
+  keyrot report
+  keyrot report --format csv > fleet.csv
+
+Exit codes: 0 nobody overdue, 3 someone is overdue, 1 error`,
+  )
+  .action(async (options) => {
+    awsOptions(options);
+    process.exitCode = await report({
+      maxAgeDays: options.maxAgeDays,
+      asOf: options.asOf ?? new Date(),
+      bucket: options.bucket ?? process.env.KEYROT_ARCHIVE_BUCKET,
+      format: options.format,
+    });
+  });
+
 program
   .command('demo')
   .description('Start a local AWS (moto), seed a service user and rotate its key end to end. No AWS account needed.')
@@ -157,7 +394,8 @@ try {
   await program.parseAsync();
 } catch (error) {
   const failure = error as Error;
-  process.stderr.write(`keyrot: ${failure.name === 'Error' ? '' : `${failure.name}: `}${failure.message}\n`);
+  const named = failure instanceof CommandError || failure.name === 'Error';
+  process.stderr.write(`keyrot: ${named ? '' : `${failure.name}: `}${failure.message}\n`);
   if (process.env.KEYROT_DEBUG) process.stderr.write(`${failure.stack}\n`);
-  process.exitCode = EXIT_CODES.ERROR;
+  process.exitCode = failure instanceof CommandError ? failure.exitCode : EXIT_CODES.ERROR;
 }

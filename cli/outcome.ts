@@ -1,4 +1,4 @@
-import type { RotationOutcome } from '../audit/outcome';
+import type { RotationOutcome } from '../handlers/domain/outcome';
 
 /** Exit codes of `keyrot rotate`, one per outcome so scripts can tell them apart. */
 export const EXIT_CODES = {

@@ -1,20 +1,28 @@
 import {
-  DescribeExecutionCommand,
   ExecutionAlreadyExists,
   GetExecutionHistoryCommand,
-  SFNClient,
   StartExecutionCommand,
-  type HistoryEvent,
+  type HistoryEvent as SdkHistoryEvent,
 } from '@aws-sdk/client-sfn';
-import { decideAllPending, pendingApprovals } from '../handlers/domain/approvals';
-import { clients, settings } from '../handlers/shared/clients';
-import { describeIssues, ExecutionInput } from '../handlers/shared/schemas';
-import { synthesizeDefinition } from '../local/definition';
-import { LocalTaskTokens, runLocal } from '../local/engine';
-import { saveExecution, writeServerInfo } from '../local/store';
-import { startApprovalServer } from '../local/approval-server';
 import { approvalLink, loadLinkKey } from '../handlers/domain/approval-links';
-import { summarize, type EventLike } from '../audit/outcome';
+import { decideAllPending, pendingApprovals } from '../handlers/domain/approvals';
+import { archiveExecution, archiveSettings } from '../handlers/domain/archive';
+import { normalizeEvent, type ExecutionRecord, type HistoryEvent } from '../handlers/domain/execution-record';
+import { summarize } from '../handlers/domain/outcome';
+import { clients, settings } from '../handlers/shared/clients';
+import { describeIssues, ExecutionInput, GATE_STATES } from '../handlers/shared/schemas';
+import { startApprovalServer } from '../local/approval-server';
+import { synthesizeDefinition } from '../local/definition';
+import { LocalTaskTokens, localExecutionArn, runLocal, type LocalExecution } from '../local/engine';
+import {
+  claimExecution,
+  findExecution,
+  saveExecution,
+  takeAbortRequest,
+  updateRunning,
+  writeServerInfo,
+} from '../local/store';
+import { apiSource, CONFLICT, executionName, localSource, type ExecutionSource } from './executions';
 import { exitCodeFor, EXIT_CODES } from './outcome';
 import type { Output } from './output';
 
@@ -43,13 +51,13 @@ export interface RotateResult {
   durationMs: number;
   stateTransitions: number;
   history?: string;
+  /** Where the evidence archive holds the record (local runs; deployed ones are archived by the stack). */
+  archived?: string;
 }
 
-/** Execution names: one per user and UTC day, so a second start the same day is refused. */
-export function executionName(user: string, when: Date): string {
-  const day = when.toISOString().slice(0, 10).replace(/-/g, '');
-  return `${user.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 60)}-${day}`;
-}
+/** At most this many rotations of one user per UTC day (a rolled-back one can be retried). */
+const ATTEMPTS_PER_DAY = 20;
+const GATES = new Set<string>(Object.values(GATE_STATES));
 
 /** `keyrot rotate`: run one rotation locally or on the deployed state machine. */
 export async function rotate(user: string, options: RotateOptions, out: Output): Promise<number> {
@@ -65,55 +73,128 @@ export async function rotate(user: string, options: RotateOptions, out: Output):
     return EXIT_CODES.INVALID;
   }
   const input = parsed.data;
-  return options.local ? rotateLocally(input, options, out) : rotateDeployed(input, options, out);
+  const source = options.local ? localSource() : apiSource(options.stateMachineArn);
+  const running = await source.running(input.userName);
+  if (running) {
+    out.error(
+      `a rotation of ${input.userName} is already running: ${running.name} (started ${running.startDate}${running.reason ? `; ${running.reason}` : ''}). ` +
+        `Follow it with: keyrot status ${running.name}${options.local ? ' --local' : ''}`,
+    );
+    return CONFLICT;
+  }
+  return options.local ? rotateLocally(input, options, out) : rotateDeployed(input, options, source, out);
+}
+
+/** Print the approval links an execution waits on (when this machine can read the approvals table). */
+async function showApprovalLinks(executionArn: string, state: string, out: Output): Promise<void> {
+  const config = settings();
+  if (!config.approvalsTable || !config.linkKeySecret) {
+    out.notice(`         ${state}: waiting for an approver (the link went to the approvers' topic)`);
+    return;
+  }
+  const key = await loadLinkKey(clients.secrets, config);
+  for (const approval of await pendingApprovals(clients, config, executionArn)) {
+    out.notice(`         ${state}: waiting for a signature until ${approval.expiresAt}`);
+    out.notice(`         open ${approvalLink(config.approvalBaseUrl, approval.approvalId, key)}`);
+    out.notice(`         or:  keyrot approve ${approval.approvalId} --as <user> --reason <text>`);
+  }
+}
+
+/** Take the first free execution name of the day; undefined when the day's attempts are used up. */
+function claimName(input: ExecutionInput, stateMachineName: string, started: Date): string | undefined {
+  for (let attempt = 1; attempt <= ATTEMPTS_PER_DAY; attempt += 1) {
+    const name = executionName(input.userName, started, attempt);
+    const claimed = claimExecution({
+      executionArn: localExecutionArn(stateMachineName, name),
+      stateMachineArn: '',
+      name,
+      status: 'RUNNING',
+      startDate: started.toISOString(),
+      redriveCount: 0,
+      input,
+      events: [],
+    });
+    if (claimed) return name;
+    // Another process may have claimed it a moment ago: that one is the running rotation.
+    if (findExecution(name)?.status === 'RUNNING') return undefined;
+  }
+  return undefined;
+}
+
+function recordOf(execution: LocalExecution): ExecutionRecord {
+  const { logs: _logs, output: _output, error: _error, cause: _cause, ...record } = execution;
+  return record;
 }
 
 async function rotateLocally(input: ExecutionInput, options: RotateOptions, out: Output): Promise<number> {
   const where = process.env.AWS_ENDPOINT_URL ? `AWS at ${process.env.AWS_ENDPOINT_URL}` : 'the real AWS account';
-  out.progress(`keyrot: rotating ${input.userName} with the local engine against ${where}`);
   const definition = synthesizeDefinition();
+  const started = new Date();
+  const name = claimName(input, definition.stateMachineName, started);
+  if (!name) {
+    out.error(
+      `${input.userName} already has a rotation running or ${ATTEMPTS_PER_DAY} today; see keyrot list --local --user ${input.userName}`,
+    );
+    return CONFLICT;
+  }
+  out.progress(`keyrot: rotating ${input.userName} with the local engine against ${where}`);
+  out.progress(`         execution ${name} (keyrot status ${name} --local; keyrot abort ${name} --local)`);
   const tokens = new LocalTaskTokens();
   // Without --auto-approve, gates are signed on the local approval pages (or `keyrot approve`).
   const server = options.autoApprove ? undefined : await startApprovalServer(tokens);
   if (server) writeServerInfo(server.url);
-  const started = Date.now();
+  const abort = new AbortController();
+  // `keyrot abort --local` from another terminal leaves a request next to the record.
+  const abortPoll = setInterval(() => {
+    const request = takeAbortRequest(name);
+    if (request) abort.abort(request);
+  }, 250);
   let transitions = 0;
   const execution = await runLocal(definition, {
     input,
+    name,
     tokens,
+    abort: abort.signal,
     waits: options.skipWaits ? 'skip' : 'real',
+    onSnapshot: updateRunning,
     onEvent: (event) => {
       if (event.type !== 'StateEntered') return;
       transitions += 1;
-      out.step(Date.now() - started, event.state.name);
+      out.step(Date.now() - started.getTime(), event.state.name);
     },
     onWaiting: (state, executionArn) => {
       void (async () => {
-        if (options.autoApprove) {
-          const signatures = await decideAllPending({ ...clients, callbacks: tokens }, settings(), executionArn, {
-            signer: { username: options.autoApprove, name: `${options.autoApprove} (auto-approved from the terminal)` },
-            meaning: 'APPROVED',
-            reason: `auto-approved from the terminal by ${options.autoApprove}`,
-          });
-          for (const signature of signatures) {
-            out.progress(
-              `         ${state}: AUTO-APPROVED as "${signature.signerId}" (--auto-approve; no approver reviewed it)`,
-            );
-          }
-          return;
-        }
-        const key = await loadLinkKey(clients.secrets, settings());
-        for (const approval of await pendingApprovals(clients, settings(), executionArn)) {
-          out.notice(`         ${state}: waiting for a signature until ${approval.expiresAt}`);
-          out.notice(`         open ${approvalLink(settings().approvalBaseUrl, approval.approvalId, key)}`);
-          out.notice(`         or:  keyrot approve ${approval.approvalId} --as <user> --reason <text>`);
+        if (!options.autoApprove) return showApprovalLinks(executionArn, state, out);
+        const signatures = await decideAllPending({ ...clients, callbacks: tokens }, settings(), executionArn, {
+          signer: { username: options.autoApprove, name: `${options.autoApprove} (auto-approved from the terminal)` },
+          meaning: 'APPROVED',
+          reason: `auto-approved from the terminal by ${options.autoApprove}`,
+        });
+        for (const signature of signatures) {
+          out.progress(
+            `         ${state}: AUTO-APPROVED as "${signature.signerId}" (--auto-approve; no approver reviewed it)`,
+          );
         }
       })().catch((error: Error) => out.error(`approval failed: ${error.message}`));
     },
-  }).finally(() => server?.stop());
+  }).finally(() => {
+    clearInterval(abortPoll);
+    return server?.stop();
+  });
   const files = saveExecution(execution);
-  const summary = summarize(execution.events as EventLike[]);
-  const result: RotateResult = {
+  const summary = summarize(execution.events);
+  let archived: string | undefined;
+  const archive = archiveSettings();
+  if (archive) {
+    try {
+      const written = await archiveExecution(clients, archive, recordOf(execution));
+      archived = `s3://${archive.bucket}/${written.recordKey}`;
+      out.progress(`         archived under Object Lock: ${archived} (chain entry ${written.entry.seq})`);
+    } catch (error) {
+      out.error(`could not archive ${name}: ${(error as Error).message}; the history is kept in ${files.history}`);
+    }
+  }
+  out.result({
     executionId: execution.executionArn,
     user: input.userName,
     outcome: summary.outcome,
@@ -124,57 +205,97 @@ async function rotateLocally(input: ExecutionInput, options: RotateOptions, out:
     durationMs: Date.parse(execution.stopDate) - Date.parse(execution.startDate),
     stateTransitions: transitions,
     history: files.history,
-  };
-  out.result(result);
+    ...(archived ? { archived } : {}),
+  });
   return exitCodeFor(summary, execution.error);
 }
 
-const TERMINAL = new Set(['ExecutionSucceeded', 'ExecutionFailed', 'ExecutionAborted', 'ExecutionTimedOut']);
+/** DescribeExecution's status for each terminal history event. */
+const STATUS_OF: Record<string, string> = {
+  ExecutionSucceeded: 'SUCCEEDED',
+  ExecutionFailed: 'FAILED',
+  ExecutionAborted: 'ABORTED',
+  ExecutionTimedOut: 'TIMED_OUT',
+};
+const TERMINAL = new Set(Object.keys(STATUS_OF));
 
-async function rotateDeployed(input: ExecutionInput, options: RotateOptions, out: Output): Promise<number> {
-  const stateMachineArn = options.stateMachineArn ?? process.env.KEYROT_STATE_MACHINE_ARN;
-  if (!stateMachineArn) {
-    out.error('no state machine: pass --state-machine-arn or set KEYROT_STATE_MACHINE_ARN (or use --local)');
-    return EXIT_CODES.INVALID;
-  }
-  const sfn = new SFNClient({});
-  const name = executionName(input.userName, new Date());
-  let executionArn: string;
-  try {
-    const started = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
-    executionArn = started.executionArn ?? '';
-  } catch (error) {
-    if (error instanceof ExecutionAlreadyExists) {
-      out.error(`a rotation of ${input.userName} already started today: execution ${name}`);
-      return EXIT_CODES.ERROR;
+/** The events after `lastId`, newest pages first (reverse order), so following costs one call a poll. */
+async function newEvents(executionArn: string, lastId: number): Promise<HistoryEvent[]> {
+  const fresh: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await clients.sfn.send(
+      new GetExecutionHistoryCommand({ executionArn, nextToken, maxResults: 100, reverseOrder: true }),
+    );
+    const events = (page.events ?? []) as SdkHistoryEvent[];
+    for (const event of events) {
+      if ((event.id ?? 0) <= lastId) return fresh.reverse();
+      fresh.push(normalizeEvent(event as unknown as Record<string, unknown>));
     }
-    throw error;
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return fresh.reverse();
+}
+
+async function rotateDeployed(
+  input: ExecutionInput,
+  options: RotateOptions,
+  source: ExecutionSource,
+  out: Output,
+): Promise<number> {
+  const stateMachineArn = options.stateMachineArn ?? process.env.KEYROT_STATE_MACHINE_ARN ?? '';
+  let executionArn = '';
+  const requested = new Date();
+  for (let attempt = 1; attempt <= ATTEMPTS_PER_DAY && !executionArn; attempt += 1) {
+    const name = executionName(input.userName, requested, attempt);
+    try {
+      const started = await clients.sfn.send(
+        new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),
+      );
+      // Same name and input as a running execution: Step Functions returns that one instead.
+      if ((started.startDate?.getTime() ?? Date.now()) < requested.getTime() - 5000) {
+        out.error(`a rotation of ${input.userName} is already running: ${name}`);
+        return CONFLICT;
+      }
+      executionArn = started.executionArn ?? '';
+    } catch (error) {
+      if (!(error instanceof ExecutionAlreadyExists)) throw error;
+      // The name is taken: by a finished rotation today (try the next), or by a running one.
+      const running = await source.running(input.userName);
+      if (running) {
+        out.error(`a rotation of ${input.userName} is already running: ${running.name}`);
+        return CONFLICT;
+      }
+    }
+  }
+  if (!executionArn) {
+    out.error(`${input.userName} was already rotated ${ATTEMPTS_PER_DAY} times today; try again tomorrow`);
+    return CONFLICT;
   }
   out.progress(`keyrot: started ${executionArn}`);
 
   const events: HistoryEvent[] = [];
   const begin = Date.now();
   let transitions = 0;
+  let current = '';
   for (;;) {
-    let nextToken: string | undefined;
-    const page: HistoryEvent[] = [];
-    do {
-      const history = await sfn.send(new GetExecutionHistoryCommand({ executionArn, nextToken, maxResults: 1000 }));
-      page.push(...(history.events ?? []));
-      nextToken = history.nextToken;
-    } while (nextToken);
-    for (const event of page.slice(events.length)) {
+    for (const event of await newEvents(executionArn, events.at(-1)?.id ?? 0)) {
       events.push(event);
-      if (event.stateEnteredEventDetails?.name) {
+      const state = (event.stateEnteredEventDetails as { name?: string } | undefined)?.name;
+      if (state) {
         transitions += 1;
-        out.step(Date.now() - begin, event.stateEnteredEventDetails.name);
+        current = state;
+        out.step(Date.now() - begin, state);
       }
+      // The approval exists once the gate's handler has returned (the task is submitted).
+      if (event.type === 'TaskSubmitted' && GATES.has(current)) await showApprovalLinks(executionArn, current, out);
     }
     if (TERMINAL.has(events.at(-1)?.type ?? '')) break;
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
-  const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-  const summary = summarize(events as EventLike[]);
+  const summary = summarize(events);
+  const first = events[0]?.timestamp ?? new Date(begin).toISOString();
+  const last = events.at(-1)?.timestamp ?? new Date().toISOString();
   out.result({
     executionId: executionArn,
     user: input.userName,
@@ -182,9 +303,10 @@ async function rotateDeployed(input: ExecutionInput, options: RotateOptions, out
     reason: summary.reason,
     oldKeyId: summary.oldKeyId,
     newKeyId: summary.newKeyId,
-    status: described.status ?? 'UNKNOWN',
-    durationMs: (described.stopDate?.getTime() ?? Date.now()) - (described.startDate?.getTime() ?? begin),
+    status: STATUS_OF[events.at(-1)?.type ?? ''] ?? 'UNKNOWN',
+    durationMs: Date.parse(last) - Date.parse(first),
     stateTransitions: transitions,
   });
-  return exitCodeFor(summary, described.error);
+  const failed = events.at(-1)?.executionFailedEventDetails as { error?: string } | undefined;
+  return exitCodeFor(summary, failed?.error);
 }

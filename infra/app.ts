@@ -12,6 +12,7 @@ export function buildApp(app: App = new App()): { app: App; stack: KeyrotStack }
     approvalTimeout: context('approvalTimeoutSeconds')
       ? Duration.seconds(Number(context('approvalTimeoutSeconds')))
       : undefined,
+    archiveRetentionDays: context('archiveRetentionDays') ? Number(context('archiveRetentionDays')) : undefined,
     description: 'keyrot: IAM access key rotation with approval, rollback and audit trail',
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

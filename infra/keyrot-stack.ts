@@ -4,13 +4,17 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { HANDLER_NAMES, rotationDefinition, type HandlerName } from '../workflows/rotation';
@@ -28,7 +32,12 @@ export interface KeyrotStackProps extends StackProps {
   readonly approvalTimeout?: Duration;
   /** User names (in the approvers' Cognito user pool) allowed to sign approvals. */
   readonly approvers?: string[];
+  /** How long archived execution records stay locked (Object Lock, COMPLIANCE mode). Default 7 years. */
+  readonly archiveRetentionDays?: number;
 }
+
+/** Seven years, leap days included: the default retention of the evidence archive. */
+export const DEFAULT_ARCHIVE_RETENTION_DAYS = 2557;
 
 /** IAM actions each handler needs on the managed users; nothing else touches IAM. */
 const IAM_ACTIONS: Partial<Record<HandlerName, string[]>> = {
@@ -64,12 +73,13 @@ const SECRET_ACTIONS: Partial<Record<HandlerName, string[]>> = {
 
 const NOTIFIERS: HandlerName[] = ['distribute-key', 'request-approval', 'finish-rotation', 'roll-back'];
 
-/** Every Lambda in the stack: the workflow's handlers and the approval pages behind a function URL. */
-type FunctionName = HandlerName | 'approval-api';
+/** Every Lambda in the stack: the workflow's handlers, the approval pages and the archiver. */
+type FunctionName = HandlerName | 'approval-api' | 'archive-execution';
 
 /** The keyrot workflow: handlers, rotation state machine, topic, approvals table, alarms. */
 export class KeyrotStack extends Stack {
   readonly stateMachine: sfn.StateMachine;
+  readonly stateMachineName: string;
   readonly functions: Record<HandlerName, nodejs.NodejsFunction>;
 
   constructor(scope: Construct, id: string, props: KeyrotStackProps = {}) {
@@ -153,7 +163,11 @@ export class KeyrotStack extends Stack {
       POWERTOOLS_LOG_LEVEL: 'INFO',
     };
 
-    const makeFunction = (name: FunctionName, environment: Record<string, string>) =>
+    const makeFunction = (
+      name: FunctionName,
+      environment: Record<string, string>,
+      size: Pick<nodejs.NodejsFunctionProps, 'memorySize' | 'timeout'> = {},
+    ) =>
       new nodejs.NodejsFunction(this, name, {
         entry: path.join(ROOT, 'handlers', `${name}.ts`),
         projectRoot: ROOT,
@@ -162,6 +176,7 @@ export class KeyrotStack extends Stack {
         architecture: lambda.Architecture.ARM_64,
         memorySize: 256,
         timeout: Duration.minutes(1),
+        ...size,
         tracing: lambda.Tracing.ACTIVE,
         environment,
         logGroup: new logs.LogGroup(this, `${name}-logs`, {
@@ -217,6 +232,7 @@ export class KeyrotStack extends Stack {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     const stateMachineName = `${this.stackName}-rotation`;
+    this.stateMachineName = stateMachineName;
     this.stateMachine = new sfn.StateMachine(this, 'Rotation', {
       stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,
@@ -229,6 +245,7 @@ export class KeyrotStack extends Stack {
       timeout: Duration.days(24),
     });
     this.functions = functions;
+    const archiver = this.evidenceArchive(key, alarms, environment, makeFunction, props);
     // By name, not by reference: a reference would make the approval API depend on the state
     // machine, which depends on request-approval, which needs the approval API's URL.
     approvalApi.addToRolePolicy(
@@ -274,7 +291,7 @@ export class KeyrotStack extends Stack {
     );
 
     this.acknowledgeFindings(
-      { ...functions, 'approval-api': approvalApi },
+      { ...functions, 'approval-api': approvalApi, 'archive-execution': archiver },
       {
         userResource: `arn:<AWS::Partition>:iam::<AWS::AccountId>:user/${userResourceName}`,
         secretResource: `arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${secretPrefix}*`,
@@ -285,6 +302,134 @@ export class KeyrotStack extends Stack {
     new CfnOutput(this, 'ApprovalsTableName', { value: approvals.tableName });
     new CfnOutput(this, 'ApprovalUrl', { value: approvalUrl.url });
     new CfnOutput(this, 'ApproverPoolId', { value: approverPool.userPoolId });
+  }
+
+  /**
+   * The evidence archive (21 CFR 11.10(c)(e)): when an execution ends, EventBridge invokes the
+   * archiver, which writes the full history to a versioned, KMS-encrypted bucket whose objects
+   * are locked in COMPLIANCE mode, chained by SHA-256 per user. Undeliverable events land in
+   * a queue that alarms.
+   */
+  private evidenceArchive(
+    key: kms.Key,
+    alarms: sns.Topic,
+    environment: Record<string, string>,
+    makeFunction: (
+      name: FunctionName,
+      environment: Record<string, string>,
+      size?: Pick<nodejs.NodejsFunctionProps, 'memorySize' | 'timeout'>,
+    ) => nodejs.NodejsFunction,
+    props: KeyrotStackProps,
+  ): nodejs.NodejsFunction {
+    const retentionDays = props.archiveRetentionDays ?? DEFAULT_ARCHIVE_RETENTION_DAYS;
+    if (!Number.isInteger(retentionDays) || retentionDays < 1)
+      throw new Error('archiveRetentionDays must be a whole number of days');
+    const accessLogs = new s3.Bucket(this, 'EvidenceAccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const bucket = new s3.Bucket(this, 'Evidence', {
+      objectLockEnabled: true,
+      objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(retentionDays)),
+      versioned: true,
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: key,
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: 'evidence/',
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const archiver = makeFunction(
+      'archive-execution',
+      {
+        ...environment,
+        KEYROT_ARCHIVE_BUCKET: bucket.bucketName,
+        KEYROT_ARCHIVE_RETENTION_DAYS: String(retentionDays),
+      },
+      // Histories of thousands of events are read in pages of 1,000.
+      { memorySize: 512, timeout: Duration.minutes(5) },
+    );
+    archiver.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject', 's3:PutObjectRetention'],
+        resources: [bucket.arnForObjects('*')],
+      }),
+    );
+    archiver.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
+    key.grantEncryptDecrypt(archiver);
+    const executions = this.formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${this.stateMachineName}:*`,
+      arnFormat: 'arn:aws:service:region:account:resource:resourceName' as never,
+    });
+    archiver.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:DescribeExecution', 'states:GetExecutionHistory', 'states:DescribeStateMachineForExecution'],
+        resources: [executions],
+      }),
+    );
+
+    const deadLetters = new sqs.Queue(this, 'ArchiveDeadLetters', {
+      encryption: sqs.QueueEncryption.KMS,
+      encryptionMasterKey: key,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    new events.Rule(this, 'ExecutionEnded', {
+      description: 'keyrot: archive every rotation execution when it ends',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: {
+          stateMachineArn: [this.stateMachine.stateMachineArn],
+          status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'],
+        },
+      },
+      targets: [
+        new targets.LambdaFunction(archiver, {
+          deadLetterQueue: deadLetters,
+          retryAttempts: 8,
+          maxEventAge: Duration.hours(24),
+        }),
+      ],
+    });
+    new cloudwatch.Alarm(this, 'ArchiveFailedAlarm', {
+      metric: deadLetters.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5) }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription:
+        'An execution could not be archived: its history must be archived before Step Functions drops it (90 days).',
+    }).addAlarmAction(new actions.SnsAction(alarms));
+    new CfnOutput(this, 'ArchiveBucketName', { value: bucket.bucketName });
+
+    const acknowledge = (construct: Construct, id: string, reason: string) =>
+      Validations.of(construct).acknowledge({ id, reason });
+    const bucketId = this.resolve(this.getLogicalId(bucket.node.defaultChild as s3.CfnBucket)) as string;
+    acknowledge(
+      archiver,
+      `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/*]`,
+      'Record keys are made per execution at run time; every write is If-None-Match and locked in COMPLIANCE mode, so nothing archived can be replaced.',
+    );
+    acknowledge(
+      archiver,
+      `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${this.stateMachineName}:*]`,
+      'The archiver reads the history of any execution of the rotation state machine, and of no other.',
+    );
+    acknowledge(
+      accessLogs,
+      'AwsSolutions-S1',
+      'This is the access-log bucket of the evidence archive; logging it to itself would loop.',
+    );
+    acknowledge(deadLetters, 'AwsSolutions-SQS3', 'This queue is itself the dead-letter queue of the archive rule.');
+    return archiver;
   }
 
   /** Every cdk-nag finding that stays, with the reason it stays. */
@@ -318,7 +463,7 @@ export class KeyrotStack extends Stack {
         `AwsSolutions-IAM5[Resource::${scoped.secretResource}]`,
         'One secret per rotated user is created at run time under the keyrot prefix; names are not known at deploy time.',
       );
-      if (fn === functions['approval-api']) continue;
+      if (fn === functions['approval-api'] || fn === functions['archive-execution']) continue;
       const logicalId = this.resolve(this.getLogicalId(fn.node.defaultChild as lambda.CfnFunction)) as string;
       acknowledge(
         this.stateMachine,

@@ -5,8 +5,11 @@ import type { TaskCallbacks } from '../handlers/domain/approvals';
 import { logger } from '../handlers/shared/logger';
 import type { HandlerName } from '../workflows/rotation';
 import { handlerOf, type SynthesizedDefinition } from './definition';
+import { appendLog } from './store';
 import type { ExecutionRecord } from '../handlers/domain/execution-record';
 import { toHistory, type EventLog, type TaskAttempt } from './history';
+
+const ROLE_ARN = 'arn:aws:iam::000000000000:role/keyrot-local';
 
 /** What `$$.Task.Token` holds in the context; each callback task swaps in a fresh token. */
 const TOKEN_PLACEHOLDER = 'keyrot-local-task-token';
@@ -75,6 +78,10 @@ export interface LocalRunOptions {
   onWaiting?: (state: string, executionArn: string) => void;
   /** Where handler log lines go; each run has its own. */
   onLog?: (line: string) => void;
+  /** Stop the run as StopExecution does; `reason` ({error, cause}) lands in ExecutionAborted. */
+  abort?: AbortSignal;
+  /** The history so far, after every state entered: for a record others can read while it runs. */
+  onSnapshot?: (record: ExecutionRecord) => void;
   /** Called around every handler invocation; tests inject crashes here. */
   around?: (handler: HandlerName, invoke: () => Promise<unknown>) => Promise<unknown>;
 }
@@ -90,12 +97,12 @@ export interface LocalExecution extends ExecutionRecord {
 }
 
 const runContext = new AsyncLocalStorage<{ log: (line: string) => void }>();
-// Lines outside a run (the local approval server deciding) go to stderr, keeping stdout for
-// the command's own output.
+// Lines outside a run (the local approval server deciding, the archiver) go to the store's
+// log file, keeping the terminal for the command's own output.
 logger.routeTo((line) => {
   const run = runContext.getStore();
   if (run) run.log(line);
-  else process.stderr.write(`${line}\n`);
+  else appendLog(line);
 });
 
 const handlerCache = new Map<HandlerName, Promise<LambdaHandler>>();
@@ -122,6 +129,11 @@ function lambdaContext(name: HandlerName) {
   };
 }
 
+/** The ARN a local execution gets, shaped like a deployed one in the local account. */
+export function localExecutionArn(stateMachineName: string, name: string): string {
+  return `arn:aws:states:us-east-1:000000000000:execution:${stateMachineName}:${name}`;
+}
+
 /**
  * Run the synthesized definition with `aws-local-stepfunctions`, each Lambda task mapped to its
  * handler in-process, and return the execution with its history in `GetExecutionHistory` form.
@@ -129,7 +141,7 @@ function lambdaContext(name: HandlerName) {
 export async function runLocal(synthesized: SynthesizedDefinition, options: LocalRunOptions): Promise<LocalExecution> {
   const name = options.name ?? `local-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
   const stateMachineArn = `arn:aws:states:us-east-1:000000000000:stateMachine:${synthesized.stateMachineName}`;
-  const executionArn = `arn:aws:states:us-east-1:000000000000:execution:${synthesized.stateMachineName}:${name}`;
+  const executionArn = localExecutionArn(synthesized.stateMachineName, name);
   const attempts: TaskAttempt[] = [];
   const logs: string[] = [];
   const run = { log: (line: string) => (logs.push(line), options.onLog?.(line)) };
@@ -197,17 +209,34 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
       ...(options.waits === 'skip' ? { waitTimeOverrides: waitOverrides, retryIntervalOverrides: retryOverrides } : {}),
     },
     context: {
-      Execution: { Id: executionArn, Name: name, RoleArn: 'arn:aws:iam::000000000000:role/keyrot-local' },
+      Execution: { Id: executionArn, Name: name, RoleArn: ROLE_ARN },
       StateMachine: { Id: stateMachineArn, Name: synthesized.stateMachineName },
       Task: { Token: TOKEN_PLACEHOLDER },
     },
   });
+
+  const abortDetails = () => (options.abort?.reason ?? {}) as { error?: string; cause?: string };
+  const history = () => toHistory(eventLogs, attempts, { roleArn: ROLE_ARN, aborted: abortDetails() });
+  const record = (status: string, events = history()): ExecutionRecord => ({
+    executionArn,
+    stateMachineArn,
+    name,
+    status,
+    startDate: startDate.toISOString(),
+    redriveCount: 0,
+    input: options.input,
+    definition: JSON.stringify(synthesized.definition),
+    events,
+  });
+  if (options.abort?.aborted) execution.abort();
+  options.abort?.addEventListener('abort', () => execution.abort(), { once: true });
 
   const eventLogs: EventLog[] = [];
   const collecting = (async () => {
     for await (const event of execution.eventLogs) {
       eventLogs.push(event);
       options.onEvent?.(event);
+      if (event.type === 'StateEntered') options.onSnapshot?.(record('RUNNING'));
     }
   })();
   let output: unknown;
@@ -218,7 +247,7 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
   }
   await Promise.race([collecting, new Promise((resolve) => setTimeout(resolve, 100))]);
 
-  const events = toHistory(eventLogs, attempts, { roleArn: 'arn:aws:iam::000000000000:role/keyrot-local' });
+  const events = history();
   const last = events.at(-1);
   const failed = last?.executionFailedEventDetails as { error: string; cause: string } | undefined;
   const status =
@@ -230,15 +259,9 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
           ? 'TIMED_OUT'
           : 'FAILED';
   return {
-    executionArn,
-    stateMachineArn,
-    name,
+    ...record(status, events),
     status,
-    startDate: startDate.toISOString(),
     stopDate: new Date().toISOString(),
-    redriveCount: 0,
-    input: options.input,
-    definition: JSON.stringify(synthesized.definition),
     ...(status === 'SUCCEEDED' ? { output } : {}),
     ...(failed ? { error: failed.error, cause: failed.cause } : {}),
     events,

@@ -34,7 +34,11 @@ const json = (value: unknown) => JSON.stringify(value ?? null);
  * the event list `GetExecutionHistory` returns for a deployed execution, so the audit command
  * reads local and deployed runs alike.
  */
-export function toHistory(logs: EventLog[], attempts: TaskAttempt[], execution: { roleArn: string }): HistoryEvent[] {
+export function toHistory(
+  logs: EventLog[],
+  attempts: TaskAttempt[],
+  execution: { roleArn: string; aborted?: { error?: string; cause?: string } },
+): HistoryEvent[] {
   const events: HistoryEvent[] = [];
   const pending = new Map<string, TaskAttempt[]>();
   for (const attempt of attempts) pending.set(attempt.state, [...(pending.get(attempt.state) ?? []), attempt]);
@@ -126,7 +130,7 @@ export function toHistory(logs: EventLog[], attempts: TaskAttempt[], execution: 
         });
         break;
       case 'ExecutionAborted':
-        add('ExecutionAborted', log.timestamp, { executionAbortedEventDetails: {} });
+        add('ExecutionAborted', log.timestamp, { executionAbortedEventDetails: { ...execution.aborted } });
         break;
       case 'ExecutionTimeout':
         add('ExecutionTimedOut', log.timestamp, { executionTimedOutEventDetails: {} });

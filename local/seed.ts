@@ -10,6 +10,7 @@ import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
 /** Credentials of an IAM user in the local AWS. */
 export interface LocalKey {
@@ -29,7 +30,11 @@ export interface LocalEnvironment {
   KEYROT_LINK_KEY_SECRET: string;
   KEYROT_APPROVERS: string;
   KEYROT_APPROVER_CLIENT_ID: string;
+  KEYROT_ARCHIVE_BUCKET: string;
 }
+
+/** The local evidence archive: a bucket with Object Lock, as the stack creates it. */
+export const LOCAL_ARCHIVE_BUCKET = 'keyrot-evidence';
 
 /** An account in the approvers' user pool. */
 export interface DemoApprover {
@@ -86,6 +91,10 @@ export async function seedKeyrotResources(endpoint: string): Promise<LocalEnviro
     new CreateSecretCommand({ Name: 'keyrot/approval-link-key', SecretString: randomBytes(32).toString('hex') }),
   );
   const approverClientId = await seedApprovers(endpoint);
+  // Object Lock turns versioning on; retention is set per object by the archiver.
+  await new S3Client({ endpoint, region: REGION, credentials: bootstrap, forcePathStyle: true }).send(
+    new CreateBucketCommand({ Bucket: LOCAL_ARCHIVE_BUCKET, ObjectLockEnabledForBucket: true }),
+  );
   return {
     AWS_ENDPOINT_URL: endpoint,
     AWS_REGION: REGION,
@@ -99,6 +108,7 @@ export async function seedKeyrotResources(endpoint: string): Promise<LocalEnviro
       .map((approver) => approver.username)
       .join(','),
     KEYROT_APPROVER_CLIENT_ID: approverClientId,
+    KEYROT_ARCHIVE_BUCKET: LOCAL_ARCHIVE_BUCKET,
   };
 }
 

@@ -21,9 +21,6 @@ export const HANDLER_NAMES = [
 ] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
-/** Named terminal outcomes an auditor sees (Succeed output or Fail error). */
-export const OUTCOMES = ['ROTATED', 'SKIPPED', 'REJECTED', 'ROLLED_BACK', 'ROLLBACK_FAILED'] as const;
-
 /**
  * AWS errors worth another attempt (the SDK names some with and some without `Exception`);
  * a Lambda that died shows up as Lambda.Unknown.

@@ -1,7 +1,9 @@
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -16,6 +18,8 @@ export interface Clients {
   sns: SNSClient;
   ddb: DynamoDBDocumentClient;
   cognito: CognitoIdentityProviderClient;
+  s3: S3Client;
+  sfn: SFNClient;
   /** An STS client that signs with the given key; used to prove a key works (or not). */
   stsFor: (credentials: { accessKeyId: string; secretAccessKey: string }) => STSClient;
 }
@@ -28,6 +32,9 @@ export const clients: Clients = {
   sns: new SNSClient({ maxAttempts }),
   ddb: DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts })),
   cognito: new CognitoIdentityProviderClient({ maxAttempts }),
+  // moto on 127.0.0.1 has no bucket subdomains: path-style addressing when the endpoint is overridden.
+  s3: new S3Client({ maxAttempts, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) }),
+  sfn: new SFNClient({ maxAttempts }),
   // One attempt: the state machine's Retry owns the backoff for eventual consistency.
   stsFor: (credentials) => new STSClient({ credentials, maxAttempts: 1 }),
 };

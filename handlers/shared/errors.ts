@@ -43,6 +43,11 @@ export class KeyMissingError extends Error {
   override readonly name = 'KeyMissing';
 }
 
+/** The evidence archive already holds different bytes for a record, or the chain could not be appended. */
+export class ArchiveConflictError extends Error {
+  override readonly name = 'ArchiveConflict';
+}
+
 /** The approval record handed back by a gate is not a valid decision; fail closed. */
 export class InvalidApprovalError extends Error {
   override readonly name = 'InvalidApproval';

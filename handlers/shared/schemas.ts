@@ -23,6 +23,9 @@ export const RotationConfig = z.strictObject({
 });
 export type RotationConfig = z.infer<typeof RotationConfig>;
 
+/** Named terminal outcomes an auditor sees (Succeed output or Fail error). */
+export const OUTCOMES = ['ROTATED', 'SKIPPED', 'REJECTED', 'ROLLED_BACK', 'ROLLBACK_FAILED'] as const;
+
 /** What an operator (or the scan) starts an execution with. Unknown fields are refused. */
 export const ExecutionInput = z.strictObject({
   userName: UserName,

@@ -12,7 +12,7 @@ import {
   type ApprovalRecord,
   type TaskCallbacks,
 } from '../../handlers/domain/approvals';
-import { summarize } from '../../audit/outcome';
+import { summarize } from '../../handlers/domain/outcome';
 import { exitCodeFor } from '../../cli/outcome';
 import { canonicalJson } from '../../handlers/shared/digest';
 import { createdState, EXECUTION, NEW_KEY, OLD_KEY } from '../support/fixtures';

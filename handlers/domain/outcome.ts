@@ -1,5 +1,5 @@
-import { causeMessage } from '../handlers/shared/errors';
-import { OUTCOMES } from '../workflows/rotation';
+import { causeMessage } from '../shared/errors';
+import { OUTCOMES } from '../shared/schemas';
 
 /** The subset of a history event this module reads (SDK and local events both fit). */
 export interface EventLike {
