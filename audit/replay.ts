@@ -122,9 +122,12 @@ function describeResult(result: unknown): string {
       .filter(Boolean)
       .join('; ');
   }
+  const scalar = (value: unknown) => value !== null && typeof value !== 'object';
   return Object.entries(record)
-    .filter(([key, value]) => !CONTEXT_FIELDS.has(key) && value !== null && typeof value !== 'object')
-    .map(([key, value]) => `${key} ${String(value)}`)
+    .filter(([key, value]) => !CONTEXT_FIELDS.has(key) && (scalar(value) || Array.isArray(value)))
+    .map(([key, value]) =>
+      Array.isArray(value) ? `${key}: ${value.filter(scalar).join('; ') || 'none'}` : `${key} ${String(value)}`,
+    )
     .join(', ');
 }
 
@@ -199,6 +202,8 @@ export function replay(record: ExecutionRecord): Replay {
   let attempt = 0;
   let open: ReplayStep | undefined;
   let lastResult: unknown;
+  // A caught failure exits the state too; the step still failed.
+  let failedLast = false;
 
   const close = (at: string, result: ReplayStep['result']) => {
     if (!open) return;
@@ -227,9 +232,10 @@ export function replay(record: ExecutionRecord): Replay {
       };
       steps.push(open);
       lastResult = undefined;
+      failedLast = false;
     } else if (type.endsWith('StateExited') && open) {
       const step = open;
-      close(event.timestamp, 'succeeded');
+      close(event.timestamp, failedLast ? 'failed' : 'succeeded');
       if (step.type === 'Task' && !GATES.has(step.state)) step.did = describeResult(lastResult);
       if (step.type === 'Succeed') {
         const output = parse(details(event, 'stateExitedEventDetails').output) as { outcome?: string; reason?: string };
@@ -243,6 +249,7 @@ export function replay(record: ExecutionRecord): Replay {
     } else if (TASK_RESULT.has(type)) {
       const output = type === 'TaskSucceeded' ? details(event, 'taskSucceededEventDetails').output : undefined;
       lastResult = parse(output ?? details(event, 'lambdaFunctionSucceededEventDetails').output);
+      failedLast = false;
       if (open && GATES.has(open.state)) {
         const signature = checkSignature(lastResult, open.state, { ...record, keyIds: expectedKeys(open.state) });
         signatures.push(signature);
@@ -253,6 +260,7 @@ export function replay(record: ExecutionRecord): Replay {
       const error = String(failure.error ?? type);
       const cause = typeof failure.cause === 'string' ? failure.cause : undefined;
       open.errors.push(`${error}: ${causeMessage(cause) ?? ''}`.replace(/: $/, ''));
+      failedLast = true;
       const rejected = (parse(cause) as { signature?: unknown } | undefined)?.signature;
       if (rejected && GATES.has(open.state)) {
         const signature = checkSignature(rejected, open.state, { ...record, keyIds: expectedKeys(open.state) });

@@ -33,7 +33,7 @@ describe('the synthesized stack', () => {
 
   it('runs every handler on a current Node runtime, arm64, traced, with its own log group', () => {
     const functions = template.findResources('AWS::Lambda::Function');
-    assert.equal(Object.keys(functions).length, 13, 'twelve workflow handlers and the approval API');
+    assert.equal(Object.keys(functions).length, 14, 'twelve workflow handlers, the approval API and the archiver');
     for (const fn of Object.values(functions)) {
       assert.equal(fn.Properties.Runtime, 'nodejs24.x');
       assert.deepEqual(fn.Properties.Architectures, ['arm64']);
@@ -101,8 +101,53 @@ describe('the synthesized stack', () => {
     assert.match(statements, /states:SendTaskSuccess/);
   });
 
+  it('keeps the evidence archive locked in COMPLIANCE mode for seven years, versioned, KMS-encrypted, private', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      ObjectLockEnabled: true,
+      ObjectLockConfiguration: {
+        ObjectLockEnabled: 'Enabled',
+        Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 2557 } },
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          Match.objectLike({ ServerSideEncryptionByDefault: Match.objectLike({ SSEAlgorithm: 'aws:kms' }) }),
+        ],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+    });
+  });
+
+  it('archives every execution when it ends, through EventBridge, with a dead-letter queue that alarms', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: Match.objectLike({ status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] }),
+      },
+      Targets: [
+        Match.objectLike({
+          DeadLetterConfig: Match.anyValue(),
+          RetryPolicy: Match.objectLike({ MaximumRetryAttempts: 8 }),
+        }),
+      ],
+    });
+    const archiver = Object.values(template.findResources('AWS::Lambda::Function')).find(
+      (fn) => fn.Properties.Environment?.Variables?.KEYROT_ARCHIVE_BUCKET,
+    );
+    assert.equal(archiver?.Properties.Environment.Variables.KEYROT_ARCHIVE_RETENTION_DAYS, '2557');
+    const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
+    assert.match(policies, /states:GetExecutionHistory/);
+    assert.doesNotMatch(policies, /s3:DeleteObject/, 'nothing in the stack may delete archived objects');
+  });
+
   it('alarms when a rollback fails', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 2);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
     template.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '{ $.outcome = "ROLLBACK_FAILED" }' });
   });
 
