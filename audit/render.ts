@@ -101,7 +101,7 @@ function text(replay: Replay): string {
 function csvCell(value: string | number | null): string {
   const cell = value === null ? '' : String(value);
   // A leading = + - @ would make a spreadsheet run the cell as a formula.
-  const safe = /^[=+\-@\t\r]/.test(cell) ? `'${cell}` : cell;
+  const safe = /^(?:[=+@\t\r]|-.)/.test(cell) ? `'${cell}` : cell;
   return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
 
