@@ -3,8 +3,8 @@ import { renderHtml } from '../audit/html';
 import { renderReplay, type Format } from '../audit/render';
 import { replay } from '../audit/replay';
 import { verifyArchive } from '../audit/verify';
-import { readChain } from '../handlers/domain/archive';
-import { accountOf, type ExecutionRecord } from '../handlers/domain/execution-record';
+import { listKeys, readChain } from '../handlers/domain/archive';
+import type { ExecutionRecord } from '../handlers/domain/execution-record';
 import { clients } from '../handlers/shared/clients';
 import { findExecution } from '../local/store';
 import { apiSource, CommandError, localSource, NOT_FOUND, readArchived, type ExecutionSummary } from './executions';
@@ -78,10 +78,14 @@ export async function auditUser(
   for (const source of sources)
     for (const summary of await source.list(filter)) found.set(summary.executionArn, summary);
   if (options.bucket) {
-    const accounts = new Set([...found.values()].map((summary) => accountOf(summary.executionArn)));
-    if (options.stateMachineArn) accounts.add(accountOf(options.stateMachineArn));
-    if (options.local || accounts.size === 0) accounts.add('000000000000');
-    for (const account of accounts) {
+    // Every account's chain for this user: chain/<account>/<user>/<seq>.json
+    const chains = new Set(
+      (await listKeys(clients.s3, options.bucket, 'chain/'))
+        .map((key) => key.split('/'))
+        .filter((parts) => parts[2] === user)
+        .map((parts) => parts[1] ?? ''),
+    );
+    for (const account of chains) {
       for (const entry of await readChain(clients.s3, options.bucket, account, user)) {
         if (found.has(entry.executionArn)) continue;
         const startDate = (await readArchived(options.bucket, entry.executionArn)).startDate;

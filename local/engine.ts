@@ -129,6 +129,18 @@ function lambdaContext(name: HandlerName) {
   };
 }
 
+/** A promise that rejects when the signal aborts; dispose it once the wait is over. */
+function whenAborted(signal: AbortSignal | undefined): { promise: Promise<never>; dispose: () => void } {
+  let fail = () => {};
+  const promise = new Promise<never>((_, reject) => {
+    fail = () => reject(new LambdaError('ExecutionAborted', 'the execution was aborted'));
+  });
+  promise.catch(() => {});
+  if (signal?.aborted) fail();
+  signal?.addEventListener('abort', fail, { once: true });
+  return { promise, dispose: () => signal?.removeEventListener('abort', fail) };
+}
+
 /** The ARN a local execution gets, shaped like a deployed one in the local account. */
 export function localExecutionArn(stateMachineName: string, name: string): string {
   return `arn:aws:states:us-east-1:000000000000:execution:${stateMachineName}:${name}`;
@@ -147,6 +159,8 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
   const run = { log: (line: string) => (logs.push(line), options.onLog?.(line)) };
 
   const invoke = async (fn: HandlerName, event: unknown): Promise<unknown> => {
+    // After an abort nothing more may act on AWS, whatever the engine still unwinds.
+    if (options.abort?.aborted) throw new LambdaError('ExecutionAborted', 'the execution was aborted');
     const handler = await loadHandler(fn);
     // A Lambda sees JSON, not objects: round-trip so local and deployed behave alike.
     const payload = JSON.parse(JSON.stringify(event)) as unknown;
@@ -184,15 +198,18 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
         const attempt: TaskAttempt = { state, kind: 'callback', resource, input, scheduledAt: Date.now() };
         attempts.push(attempt);
         const decision = options.tokens.wait(token);
+        // An abort ends the wait too, or the engine's task timer would hold the process for a day.
+        const aborted = whenAborted(options.abort);
         try {
           await invoke(handlerOf(parameters.FunctionName), { ...parameters.Payload, taskToken: token });
           attempt.submittedAt = Date.now();
           // Whatever decides runs in this run's context, so its log lines join the run's log.
           runContext.run(run, () => options.onWaiting?.(state, executionArn));
-          attempt.output = await decision;
+          attempt.output = await Promise.race([decision, aborted.promise]);
           attempt.endedAt = Date.now();
           return attempt.output;
         } finally {
+          aborted.dispose();
           options.tokens.forget(token);
         }
       };

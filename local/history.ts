@@ -73,6 +73,8 @@ export function toHistory(
   };
 
   for (const log of logs) {
+    // Whatever the engine logs while unwinding after the end is not part of the history.
+    if (events.at(-1)?.type.match(/^Execution(Succeeded|Failed|Aborted|TimedOut)$/)) break;
     switch (log.type) {
       case 'ExecutionStarted':
         add('ExecutionStarted', log.timestamp, {

@@ -8,7 +8,7 @@ import {
 import { canonicalJson, sha256Hex } from '../shared/digest';
 import { ArchiveConflictError } from '../shared/errors';
 import { logger } from '../shared/logger';
-import { accountOf, userOf, type ExecutionRecord } from './execution-record';
+import { userAccountOf, userOf, type ExecutionRecord } from './execution-record';
 import { summarize } from './outcome';
 
 /** Where and how long records are kept. */
@@ -164,7 +164,7 @@ export async function archiveExecution(
   }
 
   const summary = summarize(record.events);
-  const account = accountOf(record.executionArn);
+  const account = userAccountOf(record);
   const user = userOf(record) ?? NO_USER;
   // Two archivers of the same user can race for the next sequence number; the loser re-reads.
   for (let round = 0; round < 5; round += 1) {

@@ -107,3 +107,17 @@ export function userOf(record: Pick<ExecutionRecord, 'input'>): string | undefin
 export function accountOf(arn: string): string {
   return arn.split(':')[4] || 'unknown';
 }
+
+/**
+ * The account of the IAM user an execution rotated, from the user ARN detection put in the
+ * state; the execution's own account when detection never ran. (With member accounts the
+ * user lives elsewhere than the state machine.)
+ */
+export function userAccountOf(record: Pick<ExecutionRecord, 'executionArn' | 'events'>): string {
+  for (const event of record.events) {
+    const output = (event.stateExitedEventDetails as { output?: string } | undefined)?.output;
+    const userArn = output?.match(/"userArn":"(arn:[^"]+)"/)?.[1];
+    if (userArn) return accountOf(userArn);
+  }
+  return accountOf(record.executionArn);
+}

@@ -36,6 +36,8 @@ let clients: typeof import('../../handlers/shared/clients').clients;
 let s3: S3Client;
 const runs: Record<string, LocalExecution> = {};
 const SEVEN_YEARS_DAYS = 2557;
+/** moto's account: the users' chains live under it (the local executions' ARNs say 000000000000). */
+const ACCOUNT = '123456789012';
 let buckets = 0;
 
 function recordOf(execution: LocalExecution): ExecutionRecord {
@@ -230,7 +232,7 @@ describe('audit replay and the evidence archive', () => {
 
   it('refuses to delete an archived object; an overwrite leaves the locked original and shows in verify', async () => {
     const bucket = await archiveInto('approved');
-    const key = chainKey('000000000000', 'audited', 1);
+    const key = chainKey(ACCOUNT, 'audited', 1);
     const { VersionId } = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
 
     await assert.rejects(
@@ -253,12 +255,12 @@ describe('audit replay and the evidence archive', () => {
     assert.deepEqual(report.findings, []);
     assert.equal(report.records, 5);
     const audited = report.chains.find((chain) => chain.user === 'audited');
-    assert.deepEqual(audited, { account: '000000000000', user: 'audited', entries: 3, intact: true });
+    assert.deepEqual(audited, { account: ACCOUNT, user: 'audited', entries: 3, intact: true });
   });
 
   it('detects one changed byte in a record', async () => {
     const bucket = await archiveInto('approved', 'rejected', 'again');
-    const entry = JSON.parse(await text(bucket, chainKey('000000000000', 'audited', 2))) as ChainEntry;
+    const entry = JSON.parse(await text(bucket, chainKey(ACCOUNT, 'audited', 2))) as ChainEntry;
     const record = await text(bucket, entry.recordKey);
     const at = record.indexOf('consumer not ready');
     await overwrite(bucket, entry.recordKey, `${record.slice(0, at)}C${record.slice(at + 1)}`);
@@ -270,10 +272,10 @@ describe('audit replay and the evidence archive', () => {
 
   it('detects a deleted record and a deleted chain entry', async () => {
     const bucket = await archiveInto('approved', 'rejected', 'again');
-    const second = chainKey('000000000000', 'audited', 2);
+    const second = chainKey(ACCOUNT, 'audited', 2);
     const entry = JSON.parse(await text(bucket, second)) as ChainEntry;
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: entry.recordKey }));
-    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: chainKey('000000000000', 'audited', 3) }));
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: chainKey(ACCOUNT, 'audited', 3) }));
 
     const found = (await problems(bucket)).join('\n');
 
@@ -283,7 +285,7 @@ describe('audit replay and the evidence archive', () => {
 
   it('detects two chain entries swapped', async () => {
     const bucket = await archiveInto('approved', 'rejected', 'again');
-    const [one, two] = [1, 2].map((seq) => chainKey('000000000000', 'audited', seq));
+    const [one, two] = [1, 2].map((seq) => chainKey(ACCOUNT, 'audited', seq));
     const [first, second] = [await text(bucket, one!), await text(bucket, two!)];
     await overwrite(bucket, one!, second);
     await overwrite(bucket, two!, first);
@@ -297,7 +299,7 @@ describe('audit replay and the evidence archive', () => {
   it('detects a signature copied onto another execution, even with every digest recomputed', async () => {
     const bucket = await archiveInto('approved', 'rejected', 'again');
     const donor = runs.approved!.events.find((event) => event.type === 'TaskSucceeded')!;
-    const lastKey = chainKey('000000000000', 'audited', 3);
+    const lastKey = chainKey(ACCOUNT, 'audited', 3);
     const entry = JSON.parse(await text(bucket, lastKey)) as ChainEntry;
     const victim = JSON.parse(await text(bucket, entry.recordKey)) as ExecutionRecord;
     const events = victim.events.map((event) =>

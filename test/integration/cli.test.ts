@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { CreateStateMachineCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { executionName } from '../../cli/executions';
 import { LocalAws } from '../support/local-aws';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/keyrot.js');
@@ -14,10 +16,10 @@ const home = mkdtempSync(path.join(tmpdir(), 'keyrot-cli-'));
 const live = { stderr: '' };
 
 /** Poll (bounded) until `probe` returns a value. */
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = probe();
+    const value = await probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting; the command wrote: ${live.stderr}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -51,12 +53,12 @@ function keyrot(
   });
 }
 
-describe('keyrot rotate', () => {
-  before(async () => {
-    aws = await LocalAws.start();
-  });
-  after(async () => aws?.stop());
+before(async () => {
+  aws = await LocalAws.start();
+});
+after(async () => aws?.stop());
 
+describe('keyrot rotate', () => {
   it('rotates locally and prints one JSON object with the outcome and both key ids', async () => {
     const old = await aws.seedUser('cli-user');
 
@@ -183,5 +185,161 @@ describe('keyrot rotate', () => {
     assert.equal(run.code, 0);
     assert.match(run.stdout, /Examples:/);
     assert.match(run.stdout, /5 ROLLED_BACK/);
+  });
+
+  it('explains every command in --help, with examples', async () => {
+    for (const command of ['status', 'list', 'abort', 'audit', 'verify', 'report']) {
+      const run = await keyrot(command, '--help');
+
+      assert.equal(run.code, 0, command);
+      assert.match(run.stdout, /Examples:/, command);
+      assert.match(run.stdout, /--region <region>/, command);
+      assert.match(run.stdout, /--profile <profile>/, command);
+    }
+  });
+});
+
+/** The local execution of a user that is running now, from `keyrot list`. */
+async function runningExecution(user: string): Promise<string> {
+  return waitFor(async () => {
+    const listed = await keyrot('list', '--local', '--status', 'RUNNING', '--user', user, '--json');
+    return (JSON.parse(listed.stdout || '[]') as { name: string }[])[0]?.name;
+  });
+}
+
+describe('operating and auditing rotations', () => {
+  it('refuses a second rotation of a user while one runs, naming it; status, list, abort and audit see it', async () => {
+    await aws.seedUser('cli-locked');
+    const first = keyrot('rotate', 'cli-locked', '--local', '--force', '--rotation-approval', '--skip-waits', '--json');
+    await waitFor(() => (/Approve Rotation: waiting for a signature/.test(live.stderr) ? true : undefined));
+    const name = await runningExecution('cli-locked');
+
+    const second = await keyrot('rotate', 'cli-locked', '--local', '--force', '--json');
+    const status = await keyrot('status', name, '--local', '--json');
+    const aborted = await keyrot('abort', name, '--local', '--reason', 'CR-7 withdrawn', '--as', 'olu');
+    const done = await first;
+    const audit = await keyrot('audit', name, '--local', '--format', 'json');
+
+    assert.equal(second.code, 10);
+    assert.match(second.stderr, new RegExp(`a rotation of cli-locked is already running: ${name}`));
+    assert.equal(second.stdout, '');
+    const now = JSON.parse(status.stdout);
+    assert.equal(now.status, 'RUNNING');
+    assert.equal(now.currentStep.state, 'Approve Rotation');
+    assert.equal(now.waitingForApproval, true);
+    assert.equal(aborted.code, 0, aborted.stderr);
+    assert.match(aborted.stdout, /^ABORTED/);
+    assert.equal(JSON.parse(done.stdout).outcome, 'ABORTED');
+    assert.equal(done.code, 7);
+    const replayed = JSON.parse(audit.stdout);
+    assert.equal(audit.code, 0, audit.stderr);
+    assert.equal(replayed.outcome, 'ABORTED');
+    assert.equal(replayed.reason, 'keyrot.Aborted: aborted by olu: CR-7 withdrawn');
+    assert.deepEqual(await aws.keys('cli-locked'), [
+      { id: (await aws.secretKey('cli-locked'))?.accessKeyId, status: 'Active' },
+    ]);
+  });
+
+  it('refuses to abort once the new key exists, pointing at keyrot reject, unless forced', async () => {
+    await aws.seedUser('cli-late-abort');
+    const rotation = keyrot(
+      'rotate',
+      'cli-late-abort',
+      '--local',
+      '--force',
+      '--validation',
+      'none',
+      '--skip-waits',
+      '--json',
+    );
+    await waitFor(() => (/Approve Deletion: waiting for a signature/.test(live.stderr) ? true : undefined));
+    const name = await runningExecution('cli-late-abort');
+
+    const refused = await keyrot('abort', name, '--local', '--reason', 'stop');
+    const forced = await keyrot('abort', name, '--local', '--reason', 'stop', '--force');
+    await rotation;
+
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /has created AKIA\w+; aborting now skips the rollback.*reject it instead/);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal((await aws.keys('cli-late-abort')).length, 2, 'forced: both keys remain, as the warning said');
+  });
+
+  it('archives every local run, and keyrot verify walks the chains', async () => {
+    const run = await keyrot('verify', '--json');
+
+    assert.equal(run.code, 0, run.stdout);
+    const report = JSON.parse(run.stdout);
+    assert.deepEqual(report.findings, []);
+    assert.ok(report.records >= 4, `${report.records} records`);
+    assert.ok(report.chains.some((chain: { user: string }) => chain.user === 'cli-locked'));
+  });
+
+  it('writes the replay as one self-contained HTML file and lists a user’s rotations', async () => {
+    const file = path.join(home, 'audit.html');
+    const [latest] = JSON.parse((await keyrot('list', '--local', '--user', 'cli-user', '--json')).stdout);
+
+    const html = await keyrot('audit', latest.name, '--local', '--format', 'html', '--output', file);
+    const history = await keyrot('audit', '--user', 'cli-locked', '--local', '--json');
+
+    assert.equal(html.code, 0, html.stderr);
+    assert.ok(existsSync(file));
+    const page = readFileSync(file, 'utf8');
+    assert.match(page, /<svg[^>]*role="img"/);
+    assert.doesNotMatch(page, /<script|https?:\/\/(?!www\.w3\.org)/);
+    const rotations = JSON.parse(history.stdout) as { outcome: string }[];
+    assert.deepEqual(
+      rotations.map((rotation) => rotation.outcome),
+      ['ABORTED'],
+    );
+  });
+
+  it('gives the fleet view from the credential report, with the last rotation from the archive', async () => {
+    const asOf = new Date(Date.now() + 91 * 86_400_000).toISOString();
+
+    const run = await keyrot('report', '--as-of', asOf, '--format', 'json');
+
+    assert.equal(run.code, 3, 'someone is overdue');
+    const rows = JSON.parse(run.stdout) as {
+      user: string;
+      overdue: boolean;
+      lastRotation: { outcome: string } | null;
+    }[];
+    const rotated = rows.find((row) => row.user === 'cli-user');
+    assert.equal(rotated?.lastRotation?.outcome, 'ROTATED');
+    assert.equal(rows.find((row) => row.user === 'cli-locked')?.lastRotation, null);
+    assert.ok(rows.every((row) => row.overdue));
+  });
+
+  it('works the same against a deployed state machine: the lock, list, status and abort through the Step Functions API', async () => {
+    const sfn = new SFNClient({ endpoint: aws.moto.endpoint, region: 'us-east-1', credentials: aws.operator });
+    const machine = await sfn.send(
+      new CreateStateMachineCommand({
+        name: 'keyrot-deployed',
+        definition: JSON.stringify({ StartAt: 'Wait', States: { Wait: { Type: 'Wait', Seconds: 3600, End: true } } }),
+        roleArn: 'arn:aws:iam::123456789012:role/keyrot',
+      }),
+    );
+    const arn = machine.stateMachineArn ?? '';
+    const name = executionName('svc.deployed', new Date());
+    await sfn.send(
+      new StartExecutionCommand({ stateMachineArn: arn, name, input: JSON.stringify({ userName: 'svc.deployed' }) }),
+    );
+
+    const second = await keyrot('rotate', 'svc.deployed', '--state-machine-arn', arn, '--json');
+    const listed = await keyrot('list', '--user', 'svc.deployed', '--state-machine-arn', arn, '--json');
+    const status = await keyrot('status', name, '--state-machine-arn', arn, '--json');
+    const aborted = await keyrot('abort', name, '--state-machine-arn', arn, '--reason', 'test', '--json');
+
+    assert.equal(second.code, 10);
+    assert.match(second.stderr, new RegExp(`already running: ${name}`));
+    assert.match(name, /^svc_2edeployed-\d{8}$/);
+    assert.deepEqual(
+      (JSON.parse(listed.stdout) as { name: string; user: string }[]).map((e) => [e.name, e.user]),
+      [[name, 'svc.deployed']],
+    );
+    assert.equal(JSON.parse(status.stdout).status, 'RUNNING');
+    assert.equal(aborted.code, 0, aborted.stderr);
+    assert.equal(JSON.parse(aborted.stdout).status, 'ABORTED');
   });
 });
