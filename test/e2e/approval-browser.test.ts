@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { renderHtml } from '../../audit/html';
+import { replay } from '../../audit/replay';
 import type { LocalExecution } from '../../local/engine';
 import { LocalAws } from '../support/local-aws';
 import { runRotation } from '../support/rotation-runner';
@@ -15,6 +17,8 @@ let aws: LocalAws;
 let browser: Browser;
 let server: { url: string; stop: () => Promise<void> };
 let tokens: InstanceType<typeof import('../../local/engine').LocalTaskTokens>;
+/** The executions signed in the browser, for the audit report test. */
+const signed: LocalExecution[] = [];
 
 /** Start a rotation that waits at the deletion gate and return it with its approval link. */
 async function rotationWaitingForApproval(userName: string): Promise<{ run: Promise<LocalExecution>; link: string }> {
@@ -90,6 +94,7 @@ describe('approving in a real browser', () => {
     await sign(page, 'Approve', 'CR-1042: consumer confirmed on the new key');
     const execution = await run;
     const resumedMs = Date.now() - posted;
+    signed.push(execution);
     await page.screenshot({ path: path.join(ARTIFACTS, 'approval-signed.png'), fullPage: true });
 
     assert.deepEqual(violations, []);
@@ -106,6 +111,7 @@ describe('approving in a real browser', () => {
     await page.goto(link);
     await sign(page, 'Reject', 'consumer still on the old key');
     const execution = await run;
+    signed.push(execution);
 
     assert.match(await page.locator('h1').innerText(), /^Rejected: Approve Deletion/);
     assert.equal(execution.error, 'ROLLED_BACK');
@@ -127,5 +133,40 @@ describe('approving in a real browser', () => {
     assert.match(await page.getByRole('alert').innerText(), /Wrong user name or password\. 2 attempt\(s\) left/);
     await sign(page, 'Reject', 'tidy up');
     assert.equal((await run).error, 'ROLLED_BACK');
+  });
+
+  it('renders the audit report of a signed rotation offline, with no console errors and no axe violations', async () => {
+    for (const [index, execution] of signed.entries()) {
+      const file = path.join(ARTIFACTS, `audit-report${index === 0 ? '' : '-rejected'}.html`);
+      writeFileSync(file, renderHtml(replay(execution), execution.definition));
+      const page = await (await browser.newContext({ bypassCSP: true })).newPage();
+      const errors: string[] = [];
+      const requests: string[] = [];
+      page.on('console', (message) => message.type() === 'error' && errors.push(message.text()));
+      page.on('pageerror', (error) => errors.push(error.message));
+      page.on('request', (request) => requests.push(request.url()));
+
+      await page.goto(`file://${file}`);
+      const visited = await page.locator('svg g.node.visited').count();
+      const taken = await page.locator('svg path.edge.taken').count();
+      const signature = await page.locator('.sig').first().innerText();
+      await page.screenshot({ path: file.replace(/\.html$/, '.png'), fullPage: true });
+      await page.addScriptTag({ content: AXE });
+      const violations = await page.evaluate(async () => {
+        const result = await (
+          globalThis as unknown as { axe: { run: () => Promise<{ violations: { id: string; help: string }[] }> } }
+        ).axe.run();
+        return result.violations.map((violation) => `${violation.id}: ${violation.help}`);
+      });
+
+      assert.deepEqual(errors, []);
+      assert.deepEqual(requests, [`file://${file}`], 'the report loads nothing from anywhere');
+      assert.deepEqual(violations, []);
+      const states = new Set(replay(execution).steps.map((step) => step.state));
+      assert.equal(visited, states.size, 'every state the execution entered is highlighted');
+      assert.ok(taken >= states.size - 1, `${taken} transitions highlighted`);
+      assert.match(signature, /by Quinn Avery \(QA Lead\) \(quality-approver\) at .* UTC/);
+      assert.match(signature, /digest verified/);
+    }
   });
 });

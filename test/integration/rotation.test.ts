@@ -1,5 +1,12 @@
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { renderHtml } from '../../audit/html';
+import { renderReplay } from '../../audit/render';
+import { replay } from '../../audit/replay';
+import { archiveExecution, archiveSettings, listKeys } from '../../handlers/domain/archive';
 import type { LocalExecution } from '../../local/engine';
 import { LocalAws } from '../support/local-aws';
 import { injectFault, recordOutputs } from '../support/faults';
@@ -291,16 +298,38 @@ describe('the rotation workflow against moto', () => {
     });
   }
 
-  it('never lets a secret access key out: not in histories, outputs, logs, errors or notifications', async () => {
+  it('never lets a secret access key out: not in histories, outputs, logs, errors, notifications, audits or the archive', async () => {
     const notifications = await aws.notifications();
+    const audits = runs.flatMap((run) => {
+      const replayed = replay(run);
+      return [
+        ...(['text', 'json', 'csv', 'md'] as const).map((f) => renderReplay(replayed, f)),
+        renderHtml(replayed, run.definition),
+      ];
+    });
+    const archive = archiveSettings()!;
+    for (const run of runs) {
+      const { logs: _logs, output: _output, error: _error, cause: _cause, ...record } = run;
+      await archiveExecution(clients, archive, record);
+    }
+    const archived = await Promise.all(
+      (await listKeys(clients.s3, archive.bucket, '')).map(async (key) =>
+        (await clients.s3.send(new GetObjectCommand({ Bucket: archive.bucket, Key: key }))).Body?.transformToString(),
+      ),
+    );
+    const outsideRuns = path.join(process.env.KEYROT_HOME ?? '', 'keyrot.log.jsonl');
     const emitted = [
       ...runs.map((run) => JSON.stringify(run)),
       ...notifications,
       ...thrown.map((error) => JSON.stringify(error, Object.getOwnPropertyNames(error as object))),
+      ...audits,
+      ...archived,
+      existsSync(outsideRuns) ? readFileSync(outsideRuns, 'utf8') : '',
     ].join('\n');
 
     assert.ok(secretsSeen.length >= 10, `saw ${secretsSeen.length} secrets`);
     assert.ok(runs.length >= 10 && notifications.length > 5, 'the runs above left something to search');
+    assert.ok(archived.length >= 2 * runs.length, `${archived.length} archived objects searched`);
     for (const secret of secretsSeen) assert.equal(emitted.includes(secret), false, 'a secret access key leaked');
   });
 });

@@ -3,6 +3,9 @@ import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } fr
 import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { startMoto, type Moto } from '../../local/moto';
 import { seedKeyrotResources, seedUser, type LocalEnvironment, type LocalKey } from '../../local/seed';
 
@@ -21,6 +24,8 @@ export class LocalAws {
   ) {}
 
   static async start(): Promise<LocalAws> {
+    // Local runs and the log lines written outside them go to a directory of this test file's own.
+    process.env.KEYROT_HOME ??= mkdtempSync(path.join(tmpdir(), 'keyrot-test-'));
     const moto = await startMoto();
     const environment = await seedKeyrotResources(moto.endpoint);
     const sqs = new SQSClient({ endpoint: moto.endpoint, region: REGION, credentials: bootstrap });
