@@ -6,6 +6,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { startMoto } from '../local/moto';
+import { recordBody } from '../handlers/domain/archive';
 import { seedKeyrotResources, seedUser } from '../local/seed';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
@@ -53,6 +54,8 @@ try {
   let transitions = 0;
   let perRotation = new Map<string, number>();
   let approverCalls = 0;
+  let recordBytes = 0;
+  let historyEvents = 0;
   for (const [round, user] of users.entries()) {
     const before = new Map(calls);
     let approver = 0;
@@ -79,6 +82,9 @@ try {
       transitions = execution.events.filter((e) => e.type.endsWith('StateEntered')).length;
       perRotation = new Map([...calls].map(([name, n]) => [name, n - (before.get(name) ?? 0)]));
       approverCalls = approver;
+      const { logs: _logs, output: _output, error: _error, cause: _cause, ...record } = execution;
+      recordBytes = Buffer.byteLength(recordBody(record));
+      historyEvents = execution.events.length;
       for (const name of ['dynamodb:Scan', 'dynamodb:GetItem', 'dynamodb:UpdateItem']) perRotation.delete(name);
     }
   }
@@ -97,6 +103,9 @@ try {
     `  AWS API calls per rotation (gate on)       ${total} by the handlers; the approver adds ${approverCalls}`,
   );
   for (const [name, n] of [...perRotation.entries()].sort()) console.log(`    ${name.padEnd(44)} ${n}`);
+  console.log(
+    `  archive record per rotation                ${(recordBytes / 1024).toFixed(1)} KiB canonical JSON (${historyEvents} events, definition included) + one chain entry (~0.7 KiB)`,
+  );
 
   const out = path.resolve(import.meta.dirname, '..', 'cdk.out');
   const template = JSON.parse(readFileSync(path.join(out, 'Keyrot.template.json'), 'utf8')) as {
