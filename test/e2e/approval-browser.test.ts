@@ -39,6 +39,17 @@ async function rotationWaitingForApproval(userName: string): Promise<{ run: Prom
   }
 }
 
+/** Run axe-core in the page (its CSP allows no script, so the context must bypass CSP). */
+async function axeViolations(page: Page): Promise<string[]> {
+  await page.addScriptTag({ content: AXE });
+  return page.evaluate(async () => {
+    const result = await (
+      globalThis as unknown as { axe: { run: () => Promise<{ violations: { id: string; help: string }[] }> } }
+    ).axe.run();
+    return result.violations.map((violation) => `${violation.id}: ${violation.help}`);
+  });
+}
+
 async function sign(page: Page, meaning: 'Approve' | 'Reject', reason: string): Promise<void> {
   await page.getByLabel('User name').fill('quality-approver');
   await page.getByLabel('Password').fill('Demo-Approver-1!');
@@ -82,13 +93,7 @@ describe('approving in a real browser', () => {
     page.on('console', (message) => message.type() === 'error' && errors.push(message.text()));
 
     await page.goto(link);
-    await page.addScriptTag({ content: AXE });
-    const violations = await page.evaluate(async () => {
-      const result = await (
-        globalThis as unknown as { axe: { run: () => Promise<{ violations: { id: string; help: string }[] }> } }
-      ).axe.run();
-      return result.violations.map((violation) => `${violation.id}: ${violation.help}`);
-    });
+    const violations = await axeViolations(page);
     await page.screenshot({ path: path.join(ARTIFACTS, 'approval-page.png'), fullPage: true });
     const posted = Date.now();
     await sign(page, 'Approve', 'CR-1042: consumer confirmed on the new key');
@@ -151,13 +156,7 @@ describe('approving in a real browser', () => {
       const taken = await page.locator('svg path.edge.taken').count();
       const signature = await page.locator('.sig').first().innerText();
       await page.screenshot({ path: file.replace(/\.html$/, '.png'), fullPage: true });
-      await page.addScriptTag({ content: AXE });
-      const violations = await page.evaluate(async () => {
-        const result = await (
-          globalThis as unknown as { axe: { run: () => Promise<{ violations: { id: string; help: string }[] }> } }
-        ).axe.run();
-        return result.violations.map((violation) => `${violation.id}: ${violation.help}`);
-      });
+      const violations = await axeViolations(page);
 
       assert.deepEqual(errors, []);
       assert.deepEqual(requests, [`file://${file}`], 'the report loads nothing from anywhere');

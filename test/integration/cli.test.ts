@@ -53,6 +53,14 @@ function keyrot(
   });
 }
 
+/** A `keyrot rotate --local --json` of a fresh user, once it waits at the deletion gate with its link printed. */
+async function rotationAtDeletionGate(user: string) {
+  await aws.seedUser(user);
+  const rotation = keyrot('rotate', user, '--local', '--force', '--validation', 'none', '--skip-waits', '--json');
+  const link = await waitFor(() => /open (http:\/\/127\.0\.0\.1:\d+\/approvals\/\S+)/.exec(live.stderr)?.[1]);
+  return { rotation, link };
+}
+
 before(async () => {
   aws = await LocalAws.start();
 });
@@ -134,18 +142,7 @@ describe('keyrot rotate', () => {
   });
 
   it('waits at the deletion gate with a link, and `keyrot approve` signs it from another terminal', async () => {
-    await aws.seedUser('cli-gated');
-    const rotation = keyrot(
-      'rotate',
-      'cli-gated',
-      '--local',
-      '--force',
-      '--validation',
-      'none',
-      '--skip-waits',
-      '--json',
-    );
-    const link = await waitFor(() => /open (http:\/\/127\.0\.0\.1:\d+\/approvals\/\S+)/.exec(live.stderr)?.[1]);
+    const { rotation, link } = await rotationAtDeletionGate('cli-gated');
 
     const listed = await keyrot('approvals', '--json');
     const waitingList = JSON.parse(listed.stdout) as Record<string, unknown>[];
@@ -241,18 +238,7 @@ describe('operating and auditing rotations', () => {
   });
 
   it('refuses to abort once the new key exists, pointing at keyrot reject, unless forced', async () => {
-    await aws.seedUser('cli-late-abort');
-    const rotation = keyrot(
-      'rotate',
-      'cli-late-abort',
-      '--local',
-      '--force',
-      '--validation',
-      'none',
-      '--skip-waits',
-      '--json',
-    );
-    await waitFor(() => (/Approve Deletion: waiting for a signature/.test(live.stderr) ? true : undefined));
+    const { rotation } = await rotationAtDeletionGate('cli-late-abort');
     const name = await runningExecution('cli-late-abort');
 
     const refused = await keyrot('abort', name, '--local', '--reason', 'stop');
