@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { listApprovals, signFromTerminal } from './approve';
 import { auditExecution, auditUser, verify, type HistorySource } from './audit';
 import { demo } from './demo';
@@ -52,6 +52,8 @@ const program = new Command()
   .name('keyrot')
   .description('Rotate IAM user access keys through a Step Functions workflow with approval, rollback and audit.')
   .showHelpAfterError('(run with --help for usage)')
+  // Usage errors exit 2 like other invalid input, not Commander's default 1.
+  .exitOverride()
   .addHelpText(
     'after',
     `
@@ -168,12 +170,21 @@ Exit codes: 0 signed, 4 refused (expired, already decided, not allowed), 5 wrong
     });
 }
 
-program
-  .command('approvals')
-  .description('List the approvals waiting for a decision.')
-  .option('--json', 'print them as one JSON array')
-  .option('--region <region>', 'AWS region, as the AWS CLI takes it')
-  .option('--profile <profile>', 'AWS shared-config profile, as the AWS CLI takes it')
+withAws(
+  program
+    .command('approvals')
+    .description('List the approvals waiting for a decision.')
+    .option('--json', 'print them as one JSON array'),
+)
+  .addHelpText(
+    'after',
+    `
+Reads the approvals table (KEYROT_APPROVALS_TABLE); task tokens are never shown.
+
+Examples:
+  keyrot approvals
+  keyrot approvals --json | jq '.[].approvalId'`,
+  )
   .action(async (options) => {
     awsOptions(options);
     process.exitCode = await listApprovals({ json: Boolean(options.json) });
@@ -386,6 +397,17 @@ program
   .command('demo')
   .description('Start a local AWS (moto), seed a service user and rotate its key end to end. No AWS account needed.')
   .option('--json', 'print the rotation result as one JSON object on stdout')
+  .addHelpText(
+    'after',
+    `
+Installs moto into .venv on first use, starts it on 127.0.0.1, rotates demo-service with the
+deletion gate auto-approved, proves the result with STS, archives and verifies the record, and
+writes the audit report to .keyrot/audit/.
+
+Examples:
+  keyrot demo
+  npm run demo`,
+  )
   .action(async (options) => {
     process.exitCode = await demo(terminalOutput(Boolean(options.json)), { json: Boolean(options.json) });
   });
@@ -393,7 +415,16 @@ program
 try {
   await program.parseAsync();
 } catch (error) {
-  const failure = error as Error;
+  if (error instanceof CommanderError) {
+    // Commander has printed the message (or the help) already.
+    process.exitCode = error.exitCode === 0 ? 0 : EXIT_CODES.INVALID;
+  } else {
+    printFailure(error as Error);
+  }
+}
+
+/** One line, no stack trace (unless KEYROT_DEBUG), and the exit code the error carries. */
+function printFailure(failure: Error): void {
   const named = failure instanceof CommandError || failure.name === 'Error';
   process.stderr.write(`keyrot: ${named ? '' : `${failure.name}: `}${failure.message}\n`);
   if (process.env.KEYROT_DEBUG) process.stderr.write(`${failure.stack}\n`);
