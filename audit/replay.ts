@@ -122,12 +122,16 @@ function describeResult(result: unknown): string {
       .filter(Boolean)
       .join('; ');
   }
+  // A gate's check returns the signature it accepted: say so rather than list its fields.
+  if (typeof record.digest === 'string' && typeof record.signer === 'string') {
+    return `accepted the ${String(record.meaning)} signature of ${record.signer} (${String(record.signerId)}): digest and binding checked`;
+  }
   const scalar = (value: unknown) => value !== null && typeof value !== 'object';
+  const list = (value: unknown[]) =>
+    value.every(scalar) ? value.join('; ') || 'none' : `${value.length} record${value.length === 1 ? '' : 's'}`;
   return Object.entries(record)
     .filter(([key, value]) => !CONTEXT_FIELDS.has(key) && (scalar(value) || Array.isArray(value)))
-    .map(([key, value]) =>
-      Array.isArray(value) ? `${key}: ${value.filter(scalar).join('; ') || 'none'}` : `${key} ${String(value)}`,
-    )
+    .map(([key, value]) => (Array.isArray(value) ? `${key}: ${list(value)}` : `${key} ${String(value)}`))
     .join(', ');
 }
 
