@@ -9,8 +9,8 @@ import {
 import { findArchivedRecord } from '../handlers/domain/archive';
 import { readExecution, userOf, type ExecutionRecord } from '../handlers/domain/execution-record';
 import { summarize } from '../handlers/domain/outcome';
+import { executionName } from '../handlers/domain/start-rotation';
 import { clients } from '../handlers/shared/clients';
-import { sha256Hex } from '../handlers/shared/digest';
 import { findExecution, listStored, processAlive, requestAbort, saveRecord } from '../local/store';
 
 /** One execution in a listing. */
@@ -45,18 +45,6 @@ export class CommandError extends Error {
 /** Exit codes beyond the rotation outcomes (see cli/outcome.ts). */
 export const NOT_FOUND = 9;
 export const CONFLICT = 10;
-
-/**
- * Execution names: the user and the UTC day (the rotation window), so a second start the same
- * day meets the first. Characters Step Functions refuses (and `_`, to stay one-to-one) are
- * hex-escaped; a very long user name is shortened with a hash.
- */
-export function executionName(user: string, when: Date, attempt = 1): string {
-  const day = when.toISOString().slice(0, 10).replace(/-/g, '');
-  let safe = user.replace(/[^A-Za-z0-9-]/g, (c) => `_${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  if (safe.length > 62) safe = `${safe.slice(0, 53)}_${sha256Hex(user).slice(0, 8)}`;
-  return `${safe}-${day}${attempt > 1 ? `-${attempt}` : ''}`;
-}
 
 /** Where executions are: the deployed state machine, or this machine's local runs. */
 export interface ExecutionSource {

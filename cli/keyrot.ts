@@ -8,6 +8,8 @@ import { abort, list, status } from './operate';
 import { EXIT_CODES } from './outcome';
 import { terminalOutput } from './output';
 import { report } from './report';
+import { scan } from './scan';
+import { accountSettings } from '../handlers/domain/accounts';
 import { rotate } from './rotate';
 import { FORMATS } from '../audit/render';
 
@@ -21,6 +23,14 @@ const date = (name: string) => (value: string) => {
   if (Number.isNaN(parsed.getTime()))
     throw new InvalidArgumentError(`${name} must be a date (2026-11-01 or ISO-8601), got "${value}"`);
   return parsed;
+};
+
+const accountList = (value: string): string[] | 'organizations' => {
+  if (value === 'organizations') return value;
+  const ids = value.split(',').map((id) => id.trim());
+  const bad = ids.filter((id) => !/^\d{12}$/.test(id));
+  if (bad.length > 0) throw new InvalidArgumentError(`account ids are 12 digits; not: ${bad.join(', ')}`);
+  return ids;
 };
 
 /** Apply --region/--profile the way the AWS CLI does: through the SDK's own environment. */
@@ -390,6 +400,70 @@ Exit codes: 0 nobody overdue, 3 someone is overdue, 1 error`,
       asOf: options.asOf ?? new Date(),
       bucket: options.bucket ?? process.env.KEYROT_ARCHIVE_BUCKET,
       format: options.format,
+    });
+  });
+
+withAws(
+  program
+    .command('scan')
+    .description('Judge every IAM user with keys: OK, WARN, DUE, EXEMPT or UNUSED, from the credential report.')
+    .option('--warn-days <days>', 'WARN from this key age (default 80)', integer('--warn-days'), 80)
+    .option('--max-age-days <days>', 'DUE from this key age (default 90)', integer('--max-age-days'), 90)
+    .option(
+      '--unused-days <days>',
+      'UNUSED when never used or idle this long (default 90)',
+      integer('--unused-days'),
+      90,
+    )
+    .option('--exempt-tag <tag>', 'user tag that exempts a user; its value is the reason', 'keyrot:exempt')
+    .option('--as-of <date>', 'judge ages as of this time instead of now', date('--as-of'))
+    .option(
+      '--accounts <ids>',
+      'member accounts to scan too: comma-separated ids, or "organizations" (default $KEYROT_ACCOUNTS)',
+      accountList,
+    )
+    .option('--member-role <name>', 'the role assumed in each member account (default KeyrotMember)')
+    .option('--external-id <id>', 'the external id the member role requires (default $KEYROT_EXTERNAL_ID)')
+    .option('--start', 'start the rotation of every DUE user on the deployed state machine (once per user and day)')
+    .option('--state-machine-arn <arn>', 'the deployed state machine for --start (default $KEYROT_STATE_MACHINE_ARN)')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'csv']).default('text')),
+)
+  .addHelpText(
+    'after',
+    `
+Reads each account's IAM credential report (generate, wait until ready, get: two or three
+calls per account, however many users), and the exemption tag only for users that are not OK.
+A user's verdict comes from its oldest active key; inactive keys are listed but never due.
+UNUSED (never used, or idle past --unused-days) means delete the key rather than rotate it.
+IAM refreshes the report at most every four hours, so a key rotated since may still show as
+DUE; --start is safe to repeat, the execution name lets one rotation per user and day through.
+
+Examples:
+  keyrot scan
+  keyrot scan --format csv > fleet.csv
+  keyrot scan --accounts 111122223333,444455556666 --external-id keyrot-7f3a --start
+
+Exit codes: 0 nobody DUE, 3 someone is DUE, 1 error`,
+  )
+  .action(async (options) => {
+    awsOptions(options);
+    const configured = accountSettings();
+    process.exitCode = await scan({
+      rules: {
+        warnDays: options.warnDays,
+        maxAgeDays: options.maxAgeDays,
+        unusedDays: options.unusedDays,
+        exemptTag: options.exemptTag,
+        asOf: options.asOf ?? new Date(),
+      },
+      format: options.format,
+      start: Boolean(options.start),
+      stateMachineArn: options.stateMachineArn ?? process.env.KEYROT_STATE_MACHINE_ARN,
+      accounts: {
+        accounts: options.accounts ?? configured.accounts,
+        roleName: options.memberRole ?? configured.roleName,
+        externalId: options.externalId ?? configured.externalId,
+      },
     });
   });
 

@@ -22,7 +22,8 @@ import {
   updateRunning,
   writeServerInfo,
 } from '../local/store';
-import { apiSource, CONFLICT, executionName, localSource, type ExecutionSource } from './executions';
+import { executionName } from '../handlers/domain/start-rotation';
+import { apiSource, CONFLICT, localSource, type ExecutionSource } from './executions';
 import { exitCodeFor, EXIT_CODES } from './outcome';
 import type { Output } from './output';
 

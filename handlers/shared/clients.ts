@@ -20,6 +20,8 @@ export interface Clients {
   cognito: CognitoIdentityProviderClient;
   s3: S3Client;
   sfn: SFNClient;
+  /** STS as this function's own role (identity, AssumeRole into member accounts). */
+  sts: STSClient;
   /** An STS client that signs with the given key; used to prove a key works (or not). */
   stsFor: (credentials: { accessKeyId: string; secretAccessKey: string }) => STSClient;
 }
@@ -35,6 +37,7 @@ export const clients: Clients = {
   // moto on 127.0.0.1 has no bucket subdomains: path-style addressing when the endpoint is overridden.
   s3: new S3Client({ maxAttempts, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) }),
   sfn: new SFNClient({ maxAttempts }),
+  sts: new STSClient({ maxAttempts }),
   // One attempt: the state machine's Retry owns the backoff for eventual consistency.
   stsFor: (credentials) => new STSClient({ credentials, maxAttempts: 1 }),
 };

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CreateStateMachineCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { executionName } from '../../cli/executions';
+import { executionName } from '../../handlers/domain/start-rotation';
 import { LocalAws } from '../support/local-aws';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/keyrot.js');

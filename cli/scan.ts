@@ -1,0 +1,93 @@
+import { accountIds, accountSettings, iamFor, type AccountSettings } from '../handlers/domain/accounts';
+import { countVerdicts, scanAccount, type ScannedUser, type ScanRules } from '../handlers/domain/scan';
+import { startRotation } from '../handlers/domain/start-rotation';
+import { clients } from '../handlers/shared/clients';
+import { CommandError } from './executions';
+
+export interface ScanOptions {
+  rules: ScanRules;
+  format: 'text' | 'json' | 'csv';
+  /** Start a rotation (on the deployed state machine) for every DUE user. */
+  start: boolean;
+  stateMachineArn?: string;
+  accounts?: AccountSettings;
+}
+
+const csvCell = (value: string) => {
+  const safe = /^(?:[=+@\t\r]|-.)/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+};
+
+const keyText = (user: ScannedUser) =>
+  user.keys
+    .map(
+      (key) =>
+        `#${key.slot} ${key.active ? 'active' : 'inactive'} ${key.ageDays}d, ${key.lastUsedAt ? `used ${key.idleDays}d ago` : 'never used'}`,
+    )
+    .join('; ');
+
+/** Every account's users with keys, judged; progress on stderr. */
+export async function scanFleet(rules: ScanRules, config: AccountSettings): Promise<ScannedUser[]> {
+  const { own, all } = await accountIds(clients.sts, config);
+  const users: ScannedUser[] = [];
+  for (const account of all) {
+    const iam = account === own ? clients.iam : await iamFor(clients.sts, account, own, config);
+    const found = await scanAccount(iam, account, rules, {
+      progress: (line) => process.stderr.write(`keyrot: ${account}: ${line}\n`),
+    });
+    process.stderr.write(`keyrot: ${account}: ${found.length} user(s) with keys\n`);
+    users.push(...found);
+  }
+  return users;
+}
+
+/** `keyrot scan`: verdicts for the whole fleet; `--start` starts the day's rotation of every DUE user. */
+export async function scan(options: ScanOptions): Promise<number> {
+  if (options.start && !options.stateMachineArn) {
+    throw new CommandError(
+      '--start starts executions of the deployed state machine: pass --state-machine-arn or set KEYROT_STATE_MACHINE_ARN (locally, run keyrot rotate <user> --local)',
+      2,
+    );
+  }
+  const config = options.accounts ?? accountSettings();
+  const { own } = await accountIds(clients.sts, config);
+  const users = await scanFleet(options.rules, config);
+  const rows = users.map((user) => [user.account, user.user, user.verdict, keyText(user), user.reason]);
+  if (options.format === 'json') process.stdout.write(`${JSON.stringify(users)}\n`);
+  else if (options.format === 'csv') {
+    const header = ['account', 'user', 'verdict', 'keys', 'reason'];
+    process.stdout.write(`${[header, ...rows].map((row) => row.map(csvCell).join(',')).join('\r\n')}\r\n`);
+  } else {
+    const table = [['ACCOUNT', 'USER', 'VERDICT', 'KEYS', 'REASON'], ...rows];
+    const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
+    for (const row of table) {
+      process.stdout.write(
+        `${row
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd()}\n`,
+      );
+    }
+    const counts = countVerdicts(users);
+    process.stdout.write(
+      `${users.length} user(s) with keys: ${Object.entries(counts)
+        .map(([verdict, n]) => `${n} ${verdict}`)
+        .join(', ')} (as of ${options.rules.asOf.toISOString()})\n`,
+    );
+  }
+  if (options.start) {
+    for (const user of users.filter((candidate) => candidate.verdict === 'DUE')) {
+      const started = await startRotation(
+        clients.sfn,
+        options.stateMachineArn ?? '',
+        { userName: user.user, ...(user.account === own ? {} : { account: user.account }) },
+        new Date(),
+        'keyrot scan',
+      );
+      process.stderr.write(
+        `keyrot: ${started.started ? 'started' : 'already started in this window'}: ${started.name}\n`,
+      );
+    }
+  }
+  return users.some((user) => user.verdict === 'DUE') ? 3 : 0;
+}

@@ -1,0 +1,46 @@
+import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { sha256Hex } from '../shared/digest';
+
+/**
+ * Execution names: the user and the UTC day (the rotation window), so a second start the same
+ * day meets the first. Characters Step Functions refuses (and `_`, to stay one-to-one) are
+ * hex-escaped; a user in a member account is prefixed with the account; a long name is
+ * shortened with a hash. At most 80 characters, as Step Functions allows.
+ */
+export function executionName(user: string, when: Date, attempt = 1, account?: string): string {
+  const day = when.toISOString().slice(0, 10).replace(/-/g, '');
+  const room = account ? 49 : 62;
+  let safe = user.replace(/[^A-Za-z0-9-]/g, (c) => `_${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  if (safe.length > room) safe = `${safe.slice(0, room - 9)}_${sha256Hex(user).slice(0, 8)}`;
+  return `${account ? `${account}-` : ''}${safe}-${day}${attempt > 1 ? `-${attempt}` : ''}`;
+}
+
+/** A rotation the scan asks for: the user, and the member account it lives in (absent: our own). */
+export interface DueUser {
+  userName: string;
+  account?: string;
+}
+
+/**
+ * Start the day's rotation of a user unless it already started: the execution name is the
+ * lock, so a second scan in the same window starts nothing new.
+ */
+export async function startRotation(
+  sfn: SFNClient,
+  stateMachineArn: string,
+  due: DueUser,
+  when: Date,
+  requestedBy: string,
+): Promise<{ name: string; started: boolean }> {
+  const name = executionName(due.userName, when, 1, due.account);
+  const input = { userName: due.userName, requestedBy, ...(due.account ? { account: due.account } : {}) };
+  try {
+    await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
+    return { name, started: true };
+  } catch (error) {
+    if (error instanceof ExecutionAlreadyExists || (error as Error).name === 'ExecutionAlreadyExists') {
+      return { name, started: false };
+    }
+    throw error;
+  }
+}
