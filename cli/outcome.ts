@@ -13,10 +13,13 @@ export const EXIT_CODES = {
   ERROR: 1,
 } as const;
 
+/** Errors of the `Invalid Request` state: nothing was touched. */
+const INVALID_REQUEST = new Set(['InvalidInput', 'UserNotFound', 'AccountNotManaged']);
+
 /** The exit code for an outcome: 0 only for ROTATED and SKIPPED (not when BLOCKED). */
 export function exitCodeFor(result: RotationOutcome, error?: string): number {
   if (result.outcome === 'SKIPPED') return result.decision === 'BLOCKED' ? EXIT_CODES.BLOCKED : EXIT_CODES.SKIPPED;
-  if (result.outcome === 'FAILED' && (error === 'InvalidInput' || error === 'UserNotFound')) return EXIT_CODES.INVALID;
+  if (result.outcome === 'FAILED' && INVALID_REQUEST.has(error ?? '')) return EXIT_CODES.INVALID;
   if (result.outcome in EXIT_CODES) return EXIT_CODES[result.outcome as keyof typeof EXIT_CODES];
   return EXIT_CODES.FAILED;
 }

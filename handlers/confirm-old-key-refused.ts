@@ -1,7 +1,9 @@
 import { confirmOldKeyRefused } from './domain/verify';
-import { clients } from './shared/clients';
+import { clientsFor } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
 import { StateWithNewKey } from './shared/schemas';
 
 /** Confirm Old Key Refused: STS must reject the deleted key. */
-export const handler = lambdaHandler(StateWithNewKey, (state) => confirmOldKeyRefused(clients, state));
+export const handler = lambdaHandler(StateWithNewKey, async (state) =>
+  confirmOldKeyRefused(await clientsFor(state.account), state),
+);

@@ -1,10 +1,10 @@
 import { z } from 'zod';
 import { deleteOldKey } from './domain/old-key';
-import { clients } from './shared/clients';
+import { clientsFor } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
 import { StateWithNewKey } from './shared/schemas';
 
 const State = StateWithNewKey.extend({ deletionApproval: z.unknown().optional() });
 
 /** Delete Old Key: after the grace period, with the same guards as deactivation. */
-export const handler = lambdaHandler(State, (state) => deleteOldKey(clients, state));
+export const handler = lambdaHandler(State, async (state) => deleteOldKey(await clientsFor(state.account), state));

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { detectKeys } from './domain/detect';
-import { clients, settings } from './shared/clients';
+import { accountIn, clientsFor, settings } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
 
 const Request = z.object({
@@ -9,5 +9,7 @@ const Request = z.object({
   startedAt: z.iso.datetime({ offset: true }),
 });
 
-/** Detect: validate the execution input and decide whether the user's key is due. */
-export const handler = lambdaHandler(Request, (request) => detectKeys(clients, settings(), request));
+/** Detect: validate the execution input and decide whether the user's key is due (in its account). */
+export const handler = lambdaHandler(Request, async (request) =>
+  detectKeys(await clientsFor(accountIn(request.input)), settings(), request),
+);

@@ -1,6 +1,8 @@
 import { rollback, RollbackState } from './domain/rollback';
-import { clients, settings } from './shared/clients';
+import { clientsFor, settings } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
 
 /** Roll Back: compensate from what exists; idempotent. */
-export const handler = lambdaHandler(RollbackState, (state) => rollback(clients, settings(), state));
+export const handler = lambdaHandler(RollbackState, async (state) =>
+  rollback(await clientsFor(state.account), settings(), state),
+);

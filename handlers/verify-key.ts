@@ -1,7 +1,9 @@
 import { verifyNewKey } from './domain/verify';
-import { clients } from './shared/clients';
+import { clientsFor } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
 import { StateWithNewKey } from './shared/schemas';
 
 /** Verify New Key: GetCallerIdentity signed with the stored new key must name the user. */
-export const handler = lambdaHandler(StateWithNewKey, (state) => verifyNewKey(clients, state));
+export const handler = lambdaHandler(StateWithNewKey, async (state) =>
+  verifyNewKey(await clientsFor(state.account), state),
+);

@@ -32,6 +32,10 @@ export interface KeyrotStackProps extends StackProps {
   readonly approvalTimeout?: Duration;
   /** User names (in the approvers' Cognito user pool) allowed to sign approvals. */
   readonly approvers?: string[];
+  /** Member accounts keyrot scans and rotates through their KeyrotMember role, or `organizations`. */
+  readonly memberAccounts?: string[] | 'organizations';
+  /** The external id the member roles require. */
+  readonly externalId?: string;
   /** How long archived execution records stay locked (Object Lock, COMPLIANCE mode). Default 7 years. */
   readonly archiveRetentionDays?: number;
 }
@@ -159,6 +163,14 @@ export class KeyrotStack extends Stack {
       KEYROT_APPROVALS_TABLE: approvals.tableName,
       KEYROT_KMS_KEY_ID: key.keyArn,
       KEYROT_LINK_KEY_SECRET: linkKey.secretArn,
+      ...(props.memberAccounts
+        ? {
+            KEYROT_ACCOUNTS:
+              props.memberAccounts === 'organizations' ? 'organizations' : props.memberAccounts.join(','),
+            KEYROT_EXTERNAL_ID: props.externalId ?? '',
+            KEYROT_MEMBER_ROLE: 'KeyrotMember',
+          }
+        : {}),
       POWERTOOLS_SERVICE_NAME: 'keyrot',
       POWERTOOLS_LOG_LEVEL: 'INFO',
     };
@@ -203,6 +215,12 @@ export class KeyrotStack extends Stack {
     approvals.grantReadWriteData(approvalApi);
     linkKey.grantRead(approvalApi);
 
+    // Into member accounts only through their KeyrotMember role (which demands the external id).
+    const memberRoles =
+      props.memberAccounts === 'organizations'
+        ? [`arn:${this.partition}:iam::*:role/KeyrotMember`]
+        : (props.memberAccounts ?? []).map((account) => `arn:${this.partition}:iam::${account}:role/KeyrotMember`);
+    const assumeMemberRole = new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: memberRoles });
     const functions = {} as Record<HandlerName, nodejs.NodejsFunction>;
     for (const name of HANDLER_NAMES) {
       const fn = makeFunction(
@@ -221,6 +239,7 @@ export class KeyrotStack extends Stack {
         key.grantEncryptDecrypt(fn);
       }
       if (NOTIFIERS.includes(name)) topic.grantPublish(fn);
+      if (props.memberAccounts && (iamActions || secretActions)) fn.addToRolePolicy(assumeMemberRole);
       functions[name] = fn;
     }
     approvals.grantWriteData(functions['request-approval']);

@@ -154,7 +154,7 @@ export function rotationDefinition(
       executionId: sfn.JsonPath.executionId,
       startedAt: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
     }),
-  ).addCatch(invalid, { errors: ['InvalidInput', 'UserNotFound'], resultPath: '$.failure' });
+  ).addCatch(invalid, { errors: ['InvalidInput', 'UserNotFound', 'AccountNotManaged'], resultPath: '$.failure' });
 
   const approveRotation = gate('Approve Rotation', 'ROTATION', '$.rotationApproval')
     .addCatch(rejected, { errors: ['ApprovalRejected'], resultPath: '$.failure' })

@@ -46,7 +46,8 @@ export async function createKey(
       new CreateSecretCommand({
         Name: state.secretId,
         Description: `IAM access key of ${state.userName}, rotated by keyrot`,
-        KmsKeyId: config.kmsKeyId,
+        // keyrot's key lives in its own account; a member account's secret uses that account's default key.
+        KmsKeyId: state.account ? undefined : config.kmsKeyId,
         Tags: [
           { Key: 'keyrot:user', Value: state.userName },
           { Key: 'keyrot:created-by', Value: state.executionId },

@@ -64,6 +64,7 @@ export async function detectKeys(
     executionId: request.executionId,
     startedAt: request.startedAt,
     userName: input.userName,
+    ...(input.account ? { account: input.account } : {}),
     userArn,
     requestedBy: input.requestedBy,
     asOf,

@@ -5,7 +5,9 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { STSClient } from '@aws-sdk/client-sts';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { accountSettings, credentialsFor } from '../domain/accounts';
+import { AccountNotManagedError } from './errors';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 /**
@@ -41,6 +43,42 @@ export const clients: Clients = {
   // One attempt: the state machine's Retry owns the backoff for eventual consistency.
   stsFor: (credentials) => new STSClient({ credentials, maxAttempts: 1 }),
 };
+
+const MEMBER_CREDENTIALS_MS = 50 * 60_000;
+const members = new Map<string, { clients: Clients; until: number }>();
+let ownAccount: Promise<string> | undefined;
+
+/**
+ * The clients for the account a rotation's user lives in: ours as they are, or, for a member
+ * account, IAM and Secrets Manager through the member role (cached for 50 minutes).
+ * Notifications, approvals and the archive stay central. Only configured accounts are reached.
+ */
+export async function clientsFor(account: string | undefined): Promise<Clients> {
+  if (!account) return clients;
+  ownAccount ??= clients.sts.send(new GetCallerIdentityCommand({})).then((identity) => identity.Account ?? '');
+  const own = await ownAccount;
+  if (account === own) return clients;
+  const config = accountSettings();
+  if (config.accounts !== 'organizations' && !config.accounts.includes(account)) {
+    throw new AccountNotManagedError(`account ${account} is not one keyrot manages (KEYROT_ACCOUNTS)`);
+  }
+  const cached = members.get(account);
+  if (cached && cached.until > Date.now()) return cached.clients;
+  const credentials = await credentialsFor(clients.sts, account, own, config);
+  const member: Clients = {
+    ...clients,
+    iam: new IAMClient({ maxAttempts, credentials }),
+    secrets: new SecretsManagerClient({ maxAttempts, credentials }),
+  };
+  members.set(account, { clients: member, until: Date.now() + MEMBER_CREDENTIALS_MS });
+  return member;
+}
+
+/** The member account an execution input names, if it names one in the right shape. */
+export function accountIn(input: unknown): string | undefined {
+  const account = (input as { account?: unknown } | null)?.account;
+  return typeof account === 'string' && /^\d{12}$/.test(account) ? account : undefined;
+}
 
 /** Deployment settings read from the environment, with the defaults local mode uses. */
 export interface Settings {

@@ -43,6 +43,11 @@ export class KeyMissingError extends Error {
   override readonly name = 'KeyMissing';
 }
 
+/** The execution names an account keyrot is not configured to manage; nothing is assumed. */
+export class AccountNotManagedError extends Error {
+  override readonly name = 'AccountNotManaged';
+}
+
 /** The evidence archive already holds different bytes for a record, or the chain could not be appended. */
 export class ArchiveConflictError extends Error {
   override readonly name = 'ArchiveConflict';

@@ -29,6 +29,11 @@ export const OUTCOMES = ['ROTATED', 'SKIPPED', 'REJECTED', 'ROLLED_BACK', 'ROLLB
 /** What an operator (or the scan) starts an execution with. Unknown fields are refused. */
 export const ExecutionInput = z.strictObject({
   userName: UserName,
+  /** The member account the user lives in; absent for keyrot's own account. */
+  account: z
+    .string()
+    .regex(/^\d{12}$/, 'account must be a 12-digit AWS account id')
+    .optional(),
   requestedBy: z.string().min(1).max(128).default('unknown'),
   asOf: z.iso.datetime({ offset: true }).optional(),
   force: z.boolean().default(false),
@@ -61,6 +66,7 @@ export const RotationState = z.object({
   executionId: z.string().min(1),
   startedAt: z.iso.datetime({ offset: true }),
   userName: UserName,
+  account: z.string().optional(),
   userArn: z.string().min(1),
   requestedBy: z.string(),
   asOf: z.string(),

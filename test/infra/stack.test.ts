@@ -231,3 +231,56 @@ describe('the state machine definition', () => {
     );
   });
 });
+
+describe('many accounts', () => {
+  const memberContext = {
+    'aws:cdk:bundling-stacks': [],
+    'keyrot:accounts': '444455556666,777788889999',
+    'keyrot:externalId': 'keyrot-ext-7f3a',
+    'keyrot:keyrotAccount': '111122223333',
+    'keyrot:userPath': '/svc/',
+  };
+  const built = buildApp(new App({ context: memberContext }));
+  const central = Template.fromStack(built.stack);
+  const member = Template.fromStack(built.member!);
+
+  it('provides the member-account role as its own stack, trusting keyrot only with the external id', () => {
+    member.hasResourceProperties('AWS::IAM::Role', {
+      RoleName: 'KeyrotMember',
+      AssumeRolePolicyDocument: {
+        Statement: [
+          Match.objectLike({
+            Action: 'sts:AssumeRole',
+            Condition: { StringEquals: { 'sts:ExternalId': 'keyrot-ext-7f3a' } },
+            Principal: { AWS: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::111122223333:root']] } },
+          }),
+        ],
+      },
+    });
+    const policy = JSON.stringify(member.findResources('AWS::IAM::Policy'));
+    assert.match(policy, /user\/svc\/\*/);
+    assert.match(policy, /iam:GetCredentialReport/);
+    assert.doesNotMatch(policy, /iam:\*|"\*"\]?,"Effect":"Allow","Resource":"\*"/);
+  });
+
+  it('lets only the handlers that touch keys assume the member roles, and tells them the accounts', () => {
+    const policies = Object.values(central.findResources('AWS::IAM::Policy')).map((p) => JSON.stringify(p));
+    const assuming = policies.filter((p) => p.includes('sts:AssumeRole'));
+    assert.ok(assuming.length >= 8, `${assuming.length} roles may assume`);
+    for (const policy of assuming) {
+      assert.match(policy, /iam::444455556666:role\/KeyrotMember/);
+      assert.doesNotMatch(policy, /iam::\*:role/);
+    }
+    const detect = Object.values(central.findResources('AWS::Lambda::Function')).find((fn) =>
+      JSON.stringify(fn).includes('KEYROT_ACCOUNTS'),
+    );
+    assert.equal(detect?.Properties.Environment.Variables.KEYROT_ACCOUNTS, '444455556666,777788889999');
+  });
+
+  it('refuses a member stack without an external id', () => {
+    assert.throws(
+      () => buildApp(new App({ context: { ...memberContext, 'keyrot:externalId': '' } })),
+      /keyrot:externalId is required/,
+    );
+  });
+});
