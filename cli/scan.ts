@@ -1,5 +1,5 @@
-import { accountIds, accountSettings, iamFor, type AccountSettings } from '../handlers/domain/accounts';
-import { countVerdicts, scanAccount, type ScannedUser, type ScanRules } from '../handlers/domain/scan';
+import { accountSettings, type AccountSettings } from '../handlers/domain/accounts';
+import { countVerdicts, scanAccounts, type ScannedUser, type ScanRules } from '../handlers/domain/scan';
 import { startRotation } from '../handlers/domain/start-rotation';
 import { clients } from '../handlers/shared/clients';
 import { CommandError } from './executions';
@@ -26,21 +26,6 @@ const keyText = (user: ScannedUser) =>
     )
     .join('; ');
 
-/** Every account's users with keys, judged; progress on stderr. */
-export async function scanFleet(rules: ScanRules, config: AccountSettings): Promise<ScannedUser[]> {
-  const { own, all } = await accountIds(clients.sts, config);
-  const users: ScannedUser[] = [];
-  for (const account of all) {
-    const iam = account === own ? clients.iam : await iamFor(clients.sts, account, own, config);
-    const found = await scanAccount(iam, account, rules, {
-      progress: (line) => process.stderr.write(`keyrot: ${account}: ${line}\n`),
-    });
-    process.stderr.write(`keyrot: ${account}: ${found.length} user(s) with keys\n`);
-    users.push(...found);
-  }
-  return users;
-}
-
 /** `keyrot scan`: verdicts for the whole fleet; `--start` starts the day's rotation of every DUE user. */
 export async function scan(options: ScanOptions): Promise<number> {
   if (options.start && !options.stateMachineArn) {
@@ -50,8 +35,9 @@ export async function scan(options: ScanOptions): Promise<number> {
     );
   }
   const config = options.accounts ?? accountSettings();
-  const { own } = await accountIds(clients.sts, config);
-  const users = await scanFleet(options.rules, config);
+  const { own, users } = await scanAccounts(clients, config, options.rules, (line) =>
+    process.stderr.write(`keyrot: ${line}\n`),
+  );
   const rows = users.map((user) => [user.account, user.user, user.verdict, keyText(user), user.reason]);
   if (options.format === 'json') process.stdout.write(`${JSON.stringify(users)}\n`);
   else if (options.format === 'csv') {

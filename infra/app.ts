@@ -16,6 +16,8 @@ export function buildApp(app: App = new App()): { app: App; stack: KeyrotStack; 
     memberAccounts:
       context('accounts') === 'organizations' ? 'organizations' : context('accounts')?.split(',').filter(Boolean),
     externalId: context('externalId'),
+    scanSchedule: context('scanSchedule'),
+    scanConcurrency: context('scanConcurrency') ? Number(context('scanConcurrency')) : undefined,
     archiveRetentionDays: context('archiveRetentionDays') ? Number(context('archiveRetentionDays')) : undefined,
     description: 'keyrot: IAM access key rotation with approval, rollback and audit trail',
   });

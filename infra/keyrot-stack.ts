@@ -12,12 +12,15 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { HANDLER_NAMES, rotationDefinition, type HandlerName } from '../workflows/rotation';
+import { SCAN_HANDLER_NAMES, scanDefinition, type ScanHandlerName } from '../workflows/scan';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
@@ -36,6 +39,10 @@ export interface KeyrotStackProps extends StackProps {
   readonly memberAccounts?: string[] | 'organizations';
   /** The external id the member roles require. */
   readonly externalId?: string;
+  /** When the daily scan runs (EventBridge Scheduler cron, UTC); default 06:00. */
+  readonly scanSchedule?: string;
+  /** How many rotations the scan starts at once (Distributed Map MaxConcurrency); default 10. */
+  readonly scanConcurrency?: number;
   /** How long archived execution records stay locked (Object Lock, COMPLIANCE mode). Default 7 years. */
   readonly archiveRetentionDays?: number;
 }
@@ -78,13 +85,15 @@ const SECRET_ACTIONS: Partial<Record<HandlerName, string[]>> = {
 const NOTIFIERS: HandlerName[] = ['distribute-key', 'request-approval', 'finish-rotation', 'roll-back'];
 
 /** Every Lambda in the stack: the workflow's handlers, the approval pages and the archiver. */
-type FunctionName = HandlerName | 'approval-api' | 'archive-execution';
+type FunctionName = HandlerName | ScanHandlerName | 'approval-api' | 'archive-execution';
 
 /** The keyrot workflow: handlers, rotation state machine, topic, approvals table, alarms. */
 export class KeyrotStack extends Stack {
   readonly stateMachine: sfn.StateMachine;
   readonly stateMachineName: string;
   readonly functions: Record<HandlerName, nodejs.NodejsFunction>;
+  readonly scanFunctions: Record<ScanHandlerName, nodejs.NodejsFunction>;
+  readonly scanMachine: sfn.StateMachine;
 
   constructor(scope: Construct, id: string, props: KeyrotStackProps = {}) {
     super(scope, id, props);
@@ -265,6 +274,52 @@ export class KeyrotStack extends Stack {
     });
     this.functions = functions;
     const archiver = this.evidenceArchive(key, alarms, environment, makeFunction, props);
+
+    // The daily scan: credential reports in, one rotation per DUE user out, a summary to the topic.
+    const scanFunctions = {} as Record<ScanHandlerName, nodejs.NodejsFunction>;
+    for (const name of SCAN_HANDLER_NAMES) {
+      scanFunctions[name] = makeFunction(
+        name,
+        { ...environment, KEYROT_STATE_MACHINE_ARN: this.stateMachine.stateMachineArn },
+        name === 'scan-fleet' ? { memorySize: 512, timeout: Duration.minutes(15) } : {},
+      );
+    }
+    scanFunctions['scan-fleet'].addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['iam:GenerateCredentialReport', 'iam:GetCredentialReport'],
+        resources: ['*'],
+      }),
+    );
+    scanFunctions['scan-fleet'].addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['iam:ListUserTags'], resources: [userArn], conditions: tagCondition }),
+    );
+    if (props.memberAccounts) scanFunctions['scan-fleet'].addToRolePolicy(assumeMemberRole);
+    this.stateMachine.grantStartExecution(scanFunctions['start-rotation']);
+    topic.grantPublish(scanFunctions['send-summary']);
+    this.scanFunctions = scanFunctions;
+    const scanLogs = new logs.LogGroup(this, 'ScanLogs', {
+      retention: logs.RetentionDays.ONE_YEAR,
+      encryptionKey: key,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.scanMachine = new sfn.StateMachine(this, 'Scan', {
+      stateMachineName: `${this.stackName}-scan`,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(
+        scanDefinition(this, scanFunctions, { maxConcurrency: props.scanConcurrency ?? 10 }),
+      ),
+      logs: { destination: scanLogs, level: sfn.LogLevel.ALL, includeExecutionData: false },
+      tracingEnabled: true,
+      timeout: Duration.hours(6),
+    });
+    new scheduler.Schedule(this, 'DailyScan', {
+      description: 'keyrot: scan every account and start the due rotations',
+      schedule: scheduler.ScheduleExpression.expression(props.scanSchedule ?? 'cron(0 6 * * ? *)'),
+      target: new schedulerTargets.StepFunctionsStartExecution(this.scanMachine, {
+        input: scheduler.ScheduleTargetInput.fromObject({}),
+      }),
+    });
+    new CfnOutput(this, 'ScanStateMachineArn', { value: this.scanMachine.stateMachineArn });
     // By name, not by reference: a reference would make the approval API depend on the state
     // machine, which depends on request-approval, which needs the approval API's URL.
     approvalApi.addToRolePolicy(
@@ -310,7 +365,7 @@ export class KeyrotStack extends Stack {
     );
 
     this.acknowledgeFindings(
-      { ...functions, 'approval-api': approvalApi, 'archive-execution': archiver },
+      { ...functions, ...this.scanFunctions, 'approval-api': approvalApi, 'archive-execution': archiver },
       {
         userResource: `arn:<AWS::Partition>:iam::<AWS::AccountId>:user/${userResourceName}`,
         secretResource: `arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${secretPrefix}*`,
@@ -464,7 +519,11 @@ export class KeyrotStack extends Stack {
         'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
         'The AWS managed basic execution role only allows writing to the function’s own log group.',
       );
-      acknowledge(fn, 'AwsSolutions-IAM5[Resource::*]', 'X-Ray PutTraceSegments/PutTelemetryRecords take no resource.');
+      acknowledge(
+        fn,
+        'AwsSolutions-IAM5[Resource::*]',
+        'X-Ray PutTraceSegments/PutTelemetryRecords take no resource; nor does the account-wide credential report the scan reads.',
+      );
       for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
         acknowledge(
           fn,
@@ -482,15 +541,31 @@ export class KeyrotStack extends Stack {
         `AwsSolutions-IAM5[Resource::${scoped.secretResource}]`,
         'One secret per rotated user is created at run time under the keyrot prefix; names are not known at deploy time.',
       );
-      if (fn === functions['approval-api'] || fn === functions['archive-execution']) continue;
-      const logicalId = this.resolve(this.getLogicalId(fn.node.defaultChild as lambda.CfnFunction)) as string;
+    }
+    const invokers: [sfn.StateMachine, FunctionName[]][] = [
+      [this.stateMachine, [...HANDLER_NAMES]],
+      [this.scanMachine, [...SCAN_HANDLER_NAMES]],
+    ];
+    for (const [machine, names] of invokers) {
+      for (const name of names) {
+        const logicalId = this.resolve(this.getLogicalId(functions[name].node.defaultChild as lambda.CfnFunction));
+        acknowledge(
+          machine,
+          `AwsSolutions-IAM5[Resource::<${logicalId as string}.Arn>:*]`,
+          'Generated by LambdaInvoke: the state machine may invoke any version of its own handler function.',
+        );
+      }
+      acknowledge(machine, 'AwsSolutions-IAM5[Resource::*]', 'X-Ray tracing actions take no resource.');
+    }
+    const scanId = this.resolve(this.getLogicalId(this.scanMachine.node.defaultChild as sfn.CfnStateMachine)) as string;
+    const executions = `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${scanId}"}]}]}`;
+    for (const resource of [`${executions}:*`, `${executions}/*:*`]) {
       acknowledge(
-        this.stateMachine,
-        `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
-        'Generated by LambdaInvoke: the state machine may invoke any version of its own handler function.',
+        this.scanMachine,
+        `AwsSolutions-IAM5[Resource::${resource}]`,
+        'Generated by DistributedMap: the scan manages its own map runs and child executions.',
       );
     }
-    acknowledge(this.stateMachine, 'AwsSolutions-IAM5[Resource::*]', 'X-Ray tracing actions take no resource.');
     acknowledge(
       this.node.findChild('Approvers'),
       'AwsSolutions-COG2',

@@ -1,22 +1,34 @@
 import { App, type CfnResource } from 'aws-cdk-lib';
 import { buildApp } from '../infra/app';
 import { HANDLER_NAMES, type HandlerName } from '../workflows/rotation';
+import { SCAN_HANDLER_NAMES, type ScanHandlerName } from '../workflows/scan';
+
+/** Every handler a local state machine can call: the rotation's and the scan's. */
+export type LocalHandlerName = HandlerName | ScanHandlerName;
+const LOCAL_HANDLERS: readonly LocalHandlerName[] = [...HANDLER_NAMES, ...SCAN_HANDLER_NAMES];
 
 /** The ARN local mode gives each handler in place of the deployed function's. */
-export function localFunctionArn(name: HandlerName): string {
+export function localFunctionArn(name: LocalHandlerName): string {
   return `arn:aws:lambda:us-east-1:000000000000:function:keyrot-${name}`;
 }
 
 /** The handler a local function ARN stands for. */
-export function handlerOf(arn: string): HandlerName {
+export function handlerOf(arn: string): LocalHandlerName {
   const name = arn.split(':function:keyrot-')[1];
-  const handler = HANDLER_NAMES.find((candidate) => candidate === name);
+  const handler = LOCAL_HANDLERS.find((candidate) => candidate === name);
   if (!handler) throw new Error(`no local handler for ${arn}`);
   return handler;
 }
 
+/** A state as the local engine reads it; a Map nests its own states. */
+export interface LocalState {
+  Type: string;
+  Resource?: string;
+  ItemProcessor?: { States: Record<string, LocalState> };
+}
+
 export interface SynthesizedDefinition {
-  definition: { StartAt: string; States: Record<string, { Type: string; Resource?: string }> };
+  definition: { StartAt: string; States: Record<string, LocalState> };
   stateMachineName: string;
 }
 
@@ -25,7 +37,10 @@ export interface SynthesizedDefinition {
  * and return the state machine definition exactly as CloudFormation would receive it, with
  * the Lambda ARNs, which only exist after deployment, replaced by local ones.
  */
-export function synthesizeDefinition(context: Record<string, string> = {}): SynthesizedDefinition {
+export function synthesizeDefinition(
+  context: Record<string, string> = {},
+  machine: 'Rotation' | 'Scan' = 'Rotation',
+): SynthesizedDefinition {
   const { app, stack } = buildApp(new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } }));
   const template = app.synth().getStackByName(stack.stackName).template as {
     Resources: Record<
@@ -33,13 +48,16 @@ export function synthesizeDefinition(context: Record<string, string> = {}): Synt
       { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, string> }
     >;
   };
-  const [machine] = Object.values(template.Resources).filter((r) => r.Type === 'AWS::StepFunctions::StateMachine');
-  if (!machine?.Properties) throw new Error('the synthesized template has no state machine');
+  const construct = machine === 'Rotation' ? stack.stateMachine : stack.scanMachine;
+  const machineId = stack.resolve(stack.getLogicalId(construct.node.defaultChild as CfnResource)) as string;
+  const resource = template.Resources[machineId];
+  if (!resource?.Properties) throw new Error(`the synthesized template has no ${machine} state machine`);
 
-  const handlerByLogicalId = new Map<string, HandlerName>();
-  for (const name of HANDLER_NAMES) {
-    const resource = stack.functions[name].node.defaultChild as CfnResource;
-    handlerByLogicalId.set(stack.resolve(stack.getLogicalId(resource)) as string, name);
+  const functions = { ...stack.functions, ...stack.scanFunctions };
+  const handlerByLogicalId = new Map<string, LocalHandlerName>();
+  for (const name of LOCAL_HANDLERS) {
+    const fn = functions[name].node.defaultChild as CfnResource;
+    handlerByLogicalId.set(stack.resolve(stack.getLogicalId(fn)) as string, name);
   }
 
   const resolve = (value: unknown): string => {
@@ -64,7 +82,7 @@ export function synthesizeDefinition(context: Record<string, string> = {}): Synt
   };
 
   return {
-    definition: JSON.parse(resolve(machine.Properties.DefinitionString)),
-    stateMachineName: `${stack.stackName}-Rotation`,
+    definition: JSON.parse(resolve(resource.Properties.DefinitionString)),
+    stateMachineName: `${stack.stackName}-${machine}`,
   };
 }

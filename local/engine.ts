@@ -3,8 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { StateMachine } from 'aws-local-stepfunctions';
 import type { TaskCallbacks } from '../handlers/domain/approvals';
 import { logger } from '../handlers/shared/logger';
-import type { HandlerName } from '../workflows/rotation';
-import { handlerOf, type SynthesizedDefinition } from './definition';
+import { handlerOf, type LocalHandlerName, type LocalState, type SynthesizedDefinition } from './definition';
 import { appendLog } from './store';
 import type { ExecutionRecord } from '../handlers/domain/execution-record';
 import { toHistory, type EventLog, type TaskAttempt } from './history';
@@ -83,7 +82,7 @@ export interface LocalRunOptions {
   /** The history so far, after every state entered: for a record others can read while it runs. */
   onSnapshot?: (record: ExecutionRecord) => void;
   /** Called around every handler invocation; tests inject crashes here. */
-  around?: (handler: HandlerName, invoke: () => Promise<unknown>) => Promise<unknown>;
+  around?: (handler: LocalHandlerName, invoke: () => Promise<unknown>) => Promise<unknown>;
 }
 
 /** A finished local run: the same record the audit reads from the API or the archive, plus its logs. */
@@ -105,8 +104,8 @@ logger.routeTo((line) => {
   else appendLog(line);
 });
 
-const handlerCache = new Map<HandlerName, Promise<LambdaHandler>>();
-function loadHandler(name: HandlerName): Promise<LambdaHandler> {
+const handlerCache = new Map<LocalHandlerName, Promise<LambdaHandler>>();
+function loadHandler(name: LocalHandlerName): Promise<LambdaHandler> {
   let loaded = handlerCache.get(name);
   if (!loaded) {
     loaded = import(`../handlers/${name}.ts`).then((module: { handler: LambdaHandler }) => module.handler);
@@ -115,7 +114,7 @@ function loadHandler(name: HandlerName): Promise<LambdaHandler> {
   return loaded;
 }
 
-function lambdaContext(name: HandlerName) {
+function lambdaContext(name: LocalHandlerName) {
   return {
     functionName: `keyrot-${name}`,
     functionVersion: '$LATEST',
@@ -158,7 +157,7 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
   const logs: string[] = [];
   const run = { log: (line: string) => (logs.push(line), options.onLog?.(line)) };
 
-  const invoke = async (fn: HandlerName, event: unknown): Promise<unknown> => {
+  const invoke = async (fn: LocalHandlerName, event: unknown): Promise<unknown> => {
     // After an abort nothing more may act on AWS, whatever the engine still unwinds.
     if (options.abort?.aborted) throw new LambdaError('ExecutionAborted', 'the execution was aborted');
     const handler = await loadHandler(fn);
@@ -177,7 +176,13 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
   const overrides: Record<string, (input: unknown) => Promise<unknown>> = {};
   const waitOverrides: Record<string, number> = {};
   const retryOverrides: Record<string, number> = {};
-  for (const [state, definition] of Object.entries(synthesized.definition.States)) {
+  // Every state, including those inside a Map's item processor (overrides are keyed by name).
+  const allStates = (states: Record<string, LocalState>): [string, LocalState][] =>
+    Object.entries(states).flatMap(([name, state]) => [
+      [name, state] as [string, LocalState],
+      ...(state.ItemProcessor ? allStates(state.ItemProcessor.States) : []),
+    ]);
+  for (const [state, definition] of allStates(synthesized.definition.States)) {
     if (definition.Type === 'Wait') waitOverrides[state] = 0;
     if (definition.Type !== 'Task') continue;
     retryOverrides[state] = 0;

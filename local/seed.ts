@@ -7,15 +7,25 @@ import {
   CreateUserPoolCommand,
 } from '@aws-sdk/client-cognito-identity-provider';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
+import {
+  CreateAccessKeyCommand,
+  CreateRoleCommand,
+  CreateUserCommand,
+  IAMClient,
+  PutRolePolicyCommand,
+  PutUserPolicyCommand,
+  TagUserCommand,
+} from '@aws-sdk/client-iam';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 
-/** Credentials of an IAM user in the local AWS. */
+/** Credentials of an IAM user (or an assumed role) in the local AWS. */
 export interface LocalKey {
   accessKeyId: string;
   secretAccessKey: string;
+  sessionToken?: string;
 }
 
 /** The environment the handlers read; the same names a deployed function gets. */
@@ -75,6 +85,13 @@ export async function seedKeyrotResources(endpoint: string): Promise<LocalEnviro
         Version: '2012-10-17',
         Statement: [{ Effect: 'Allow', Action: '*', Resource: '*' }],
       }),
+    }),
+  );
+  // The identity keyrot runs as is not one of the keys it rotates.
+  await iam.send(
+    new TagUserCommand({
+      UserName: 'keyrot-operator',
+      Tags: [{ Key: 'keyrot:exempt', Value: 'the local keyrot operator identity' }],
     }),
   );
   const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: 'keyrot-operator' }));
@@ -143,6 +160,51 @@ async function seedApprovers(endpoint: string): Promise<string> {
     );
   }
   return appClient.UserPoolClient?.ClientId ?? '';
+}
+
+/**
+ * Make a second moto account a keyrot member (signature checks still off): its KeyrotMember
+ * role, trusting the keyrot account with the external id, as the member stack creates it.
+ */
+export async function seedMemberAccount(endpoint: string, account: string, externalId: string): Promise<void> {
+  const assumed = await client(STSClient, endpoint).send(
+    new AssumeRoleCommand({
+      RoleArn: `arn:aws:iam::${account}:role/KeyrotMember`,
+      RoleSessionName: 'seed',
+      ExternalId: externalId,
+    }),
+  );
+  const iam = client(IAMClient, endpoint, {
+    accessKeyId: assumed.Credentials?.AccessKeyId ?? '',
+    secretAccessKey: assumed.Credentials?.SecretAccessKey ?? '',
+    sessionToken: assumed.Credentials?.SessionToken,
+  });
+  await iam.send(
+    new CreateRoleCommand({
+      RoleName: 'KeyrotMember',
+      AssumeRolePolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Principal: { AWS: 'arn:aws:iam::123456789012:root' },
+            Action: 'sts:AssumeRole',
+            Condition: { StringEquals: { 'sts:ExternalId': externalId } },
+          },
+        ],
+      }),
+    }),
+  );
+  await iam.send(
+    new PutRolePolicyCommand({
+      RoleName: 'KeyrotMember',
+      PolicyName: 'local-member',
+      PolicyDocument: JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Action: ['iam:*', 'secretsmanager:*'], Resource: '*' }],
+      }),
+    }),
+  );
 }
 
 /**

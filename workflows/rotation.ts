@@ -25,7 +25,7 @@ export type HandlerName = (typeof HANDLER_NAMES)[number];
  * AWS errors worth another attempt (the SDK names some with and some without `Exception`);
  * a Lambda that died shows up as Lambda.Unknown.
  */
-const TRANSIENT = {
+export const TRANSIENT = {
   errors: [
     'Throttling',
     'ThrottlingException',

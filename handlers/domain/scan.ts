@@ -1,4 +1,6 @@
 import { ListUserTagsCommand, type IAMClient } from '@aws-sdk/client-iam';
+import type { STSClient } from '@aws-sdk/client-sts';
+import { accountIds, iamFor, type AccountSettings } from './accounts';
 import { readCredentialReport, type ReportedUser } from './credential-report';
 
 /** OK, WARN (past the warning age), DUE (past the maximum), EXEMPT (tagged), UNUSED (delete, don't rotate). */
@@ -111,4 +113,25 @@ export function countVerdicts(users: ScannedUser[]): Record<Verdict, number> {
   const counts: Record<Verdict, number> = { OK: 0, WARN: 0, DUE: 0, EXEMPT: 0, UNUSED: 0 };
   for (const user of users) counts[user.verdict] += 1;
   return counts;
+}
+
+/**
+ * Scan this account and every member account (through its member role): the users with keys
+ * and their verdicts, and which account is ours.
+ */
+export async function scanAccounts(
+  deps: { iam: IAMClient; sts: STSClient },
+  config: AccountSettings,
+  rules: ScanRules,
+  progress: (line: string) => void = () => {},
+): Promise<{ own: string; accounts: string[]; users: ScannedUser[] }> {
+  const { own, all } = await accountIds(deps.sts, config);
+  const users: ScannedUser[] = [];
+  for (const account of all) {
+    const iam = account === own ? deps.iam : await iamFor(deps.sts, account, own, config);
+    const found = await scanAccount(iam, account, rules, { progress: (line) => progress(`${account}: ${line}`) });
+    progress(`${account}: ${found.length} user(s) with keys`);
+    users.push(...found);
+  }
+  return { own, accounts: all, users };
 }

@@ -34,9 +34,12 @@ export async function startRotation(
 ): Promise<{ name: string; started: boolean }> {
   const name = executionName(due.userName, when, 1, due.account);
   const input = { userName: due.userName, requestedBy, ...(due.account ? { account: due.account } : {}) };
+  const asked = Date.now();
   try {
-    await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
-    return { name, started: true };
+    const response = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
+    // Same name and input as a running execution: Step Functions answers with that one (an old start date).
+    const existing = (response.startDate?.getTime() ?? asked) < asked - 1000;
+    return { name, started: !existing };
   } catch (error) {
     if (error instanceof ExecutionAlreadyExists || (error as Error).name === 'ExecutionAlreadyExists') {
       return { name, started: false };

@@ -33,7 +33,11 @@ describe('the synthesized stack', () => {
 
   it('runs every handler on a current Node runtime, arm64, traced, with its own log group', () => {
     const functions = template.findResources('AWS::Lambda::Function');
-    assert.equal(Object.keys(functions).length, 14, 'twelve workflow handlers, the approval API and the archiver');
+    assert.equal(
+      Object.keys(functions).length,
+      17,
+      'twelve rotation handlers, three scan handlers, the approval API, the archiver',
+    );
     for (const fn of Object.values(functions)) {
       assert.equal(fn.Properties.Runtime, 'nodejs24.x');
       assert.deepEqual(fn.Properties.Architectures, ['arm64']);
@@ -54,7 +58,13 @@ describe('the synthesized stack', () => {
           }[],
       )
       .filter((statement) => [statement.Action].flat().some((action) => action.startsWith('iam:')));
-    assert.ok(iamStatements.length >= 6);
+    // The credential report is account-wide and takes no resource; it reveals ages, not keys.
+    const report = ['iam:GenerateCredentialReport', 'iam:GetCredentialReport'];
+    const [accountWide, ...others] = iamStatements.filter((statement) => JSON.stringify(statement.Resource) === '"*"');
+    assert.deepEqual(accountWide?.Action, report);
+    assert.deepEqual(others, []);
+    iamStatements.splice(iamStatements.indexOf(accountWide!), 1);
+    assert.ok(iamStatements.length >= 7);
     for (const statement of iamStatements) {
       assert.match(JSON.stringify(statement.Resource), /:user\/svc\/\*/);
       assert.deepEqual(statement.Condition, { StringEquals: { 'iam:ResourceTag/keyrot:managed': 'true' } });

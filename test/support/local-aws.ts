@@ -2,12 +2,21 @@ import { GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand } from '@
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { startMoto, type Moto } from '../../local/moto';
-import { seedKeyrotResources, seedUser, type LocalEnvironment, type LocalKey } from '../../local/seed';
+import {
+  seedKeyrotResources,
+  seedMemberAccount,
+  seedUser,
+  type LocalEnvironment,
+  type LocalKey,
+} from '../../local/seed';
+
+/** The external id the local member accounts' role requires. */
+export const MEMBER_EXTERNAL_ID = 'keyrot-local-external-id';
 
 const REGION = 'us-east-1';
 
@@ -23,7 +32,8 @@ export class LocalAws {
     private readonly queueUrl: string,
   ) {}
 
-  static async start(): Promise<LocalAws> {
+  /** Start moto; `members` are further accounts seeded as keyrot members (role KeyrotMember, external id below). */
+  static async start(options: { members?: string[] } = {}): Promise<LocalAws> {
     // Local runs and the log lines written outside them go to a directory of this test file's own.
     process.env.KEYROT_HOME ??= mkdtempSync(path.join(tmpdir(), 'keyrot-test-'));
     const moto = await startMoto();
@@ -40,6 +50,13 @@ export class LocalAws {
         Endpoint: attributes.Attributes?.QueueArn,
       }),
     );
+    for (const account of options.members ?? []) await seedMemberAccount(moto.endpoint, account, MEMBER_EXTERNAL_ID);
+    if (options.members) {
+      Object.assign(environment, {
+        KEYROT_ACCOUNTS: options.members.join(','),
+        KEYROT_EXTERNAL_ID: MEMBER_EXTERNAL_ID,
+      });
+    }
     Object.assign(process.env, environment);
     await moto.enableAuth();
     return new LocalAws(moto, environment, queue.QueueUrl ?? '');
@@ -51,6 +68,22 @@ export class LocalAws {
 
   private client<T>(Client: new (config: object) => T, credentials: LocalKey = this.operator): T {
     return new Client({ endpoint: this.moto.endpoint, region: REGION, credentials, maxAttempts: 1 });
+  }
+
+  /** Credentials in a member account, through its KeyrotMember role, as keyrot gets them. */
+  async member(account: string): Promise<LocalKey> {
+    const assumed = await this.client(STSClient).send(
+      new AssumeRoleCommand({
+        RoleArn: `arn:aws:iam::${account}:role/KeyrotMember`,
+        RoleSessionName: 'test',
+        ExternalId: MEMBER_EXTERNAL_ID,
+      }),
+    );
+    return {
+      accessKeyId: assumed.Credentials?.AccessKeyId ?? '',
+      secretAccessKey: assumed.Credentials?.SecretAccessKey ?? '',
+      sessionToken: assumed.Credentials?.SessionToken,
+    };
   }
 
   /** A service user with one key, onboarded into its secret as a consumer would have it. */

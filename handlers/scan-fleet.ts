@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { accountSettings } from './domain/accounts';
+import { countVerdicts, DEFAULT_RULES, scanAccounts } from './domain/scan';
+import { clients } from './shared/clients';
+import { lambdaHandler } from './shared/lambda';
+
+/** What the schedule (or an operator) starts the scan with; every field has a default. */
+const Request = z.object({
+  input: z
+    .strictObject({
+      asOf: z.iso.datetime({ offset: true }).optional(),
+      warnDays: z.number().int().min(1).max(3650).optional(),
+      maxAgeDays: z.number().int().min(1).max(3650).optional(),
+      unusedDays: z.number().int().min(1).max(3650).optional(),
+      /** At most this many rotations per scan; the rest start the next day (state size stays bounded). */
+      maxStarts: z.number().int().min(1).max(2000).default(1000),
+    })
+    .default({ maxStarts: 1000 }),
+  startedAt: z.iso.datetime({ offset: true }),
+});
+
+/** Scan Accounts: every account's credential report, a verdict per user, and the DUE list for the map. */
+export const handler = lambdaHandler(Request, async ({ input, startedAt }) => {
+  const asOf = new Date(input.asOf ?? startedAt);
+  const { own, accounts, users } = await scanAccounts(clients, accountSettings(), {
+    ...DEFAULT_RULES,
+    ...(input.warnDays ? { warnDays: input.warnDays } : {}),
+    ...(input.maxAgeDays ? { maxAgeDays: input.maxAgeDays } : {}),
+    ...(input.unusedDays ? { unusedDays: input.unusedDays } : {}),
+    exemptTag: process.env.KEYROT_EXEMPT_TAG ?? DEFAULT_RULES.exemptTag,
+    asOf,
+  });
+  const due = users
+    .filter((user) => user.verdict === 'DUE')
+    // Our own account travels as '' so every item has the same shape for the map's selector.
+    .map((user) => ({ userName: user.user, account: user.account === own ? '' : user.account }));
+  return {
+    scannedAt: startedAt,
+    asOf: asOf.toISOString(),
+    accounts,
+    users: users.length,
+    counts: countVerdicts(users),
+    dueTotal: due.length,
+    due: due.slice(0, input.maxStarts),
+  };
+});
