@@ -70,5 +70,8 @@ export function scanDefinition(
     taskTimeout: sfn.Timeout.duration(Duration.minutes(1)),
   }).addRetry(TRANSIENT);
 
-  return scan.next(startAll).next(summary).next(new sfn.Succeed(scope, 'Scanned', { outputPath: '$.summary' }));
+  return scan
+    .next(startAll)
+    .next(summary)
+    .next(new sfn.Succeed(scope, 'Scanned', { outputPath: '$.summary' }));
 }
