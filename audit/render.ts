@@ -59,7 +59,8 @@ export function headline(replay: Replay): [string, string][] {
 
 const attemptLabel = (replay: Replay, step: ReplayStep) => (replay.redriveCount > 0 ? `${step.attempt}` : '');
 
-function table(rows: string[][]): string {
+/** Rows as aligned columns, two spaces apart (the last column unpadded). */
+export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
   return rows
     .map((row) =>
@@ -98,11 +99,17 @@ function text(replay: Replay): string {
   return [...head, '', table(rows), '', 'Signatures', ...signatures, ''].join('\n');
 }
 
-function csvCell(value: string | number | null): string {
+/** One CSV cell: quoted when needed, and never a formula a spreadsheet would run. */
+export function csvCell(value: string | number | null): string {
   const cell = value === null ? '' : String(value);
   // A leading = + - @ would make a spreadsheet run the cell as a formula.
   const safe = /^(?:[=+@\t\r]|-.)/.test(cell) ? `'${cell}` : cell;
   return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}
+
+/** Rows as CSV with CRLF line ends (RFC 4180). */
+export function toCsv(rows: (string | number | null)[][]): string {
+  return `${rows.map((row) => row.map(csvCell).join(',')).join('\r\n')}\r\n`;
 }
 
 function csv(replay: Replay): string {

@@ -1,5 +1,5 @@
 import { replay } from '../audit/replay';
-import { duration, headline, utc } from '../audit/render';
+import { duration, headline, table, utc } from '../audit/render';
 import { GATE_STATES } from '../handlers/shared/schemas';
 import { CommandError, type ExecutionSource, type ExecutionSummary, type ListFilter } from './executions';
 import { EXIT_CODES, exitCodeFor } from './outcome';
@@ -73,14 +73,7 @@ export function printExecutions(found: ExecutionSummary[], options: { json: bool
       (e.reason ?? '').slice(0, 80),
     ]),
   ];
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  for (const row of rows)
-    print(
-      row
-        .map((cell, column) => cell.padEnd(widths[column]!))
-        .join('  ')
-        .trimEnd(),
-    );
+  print(table(rows));
   return 0;
 }
 

@@ -1,3 +1,4 @@
+import { table, toCsv } from '../audit/render';
 import { readCredentialReport } from '../handlers/domain/credential-report';
 import { listKeys, readChain } from '../handlers/domain/archive';
 import { accountOf } from '../handlers/domain/execution-record';
@@ -64,8 +65,6 @@ export async function fleet(options: { maxAgeDays: number; asOf: Date; bucket?: 
   });
 }
 
-const csvCell = (value: string) => (/[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value);
-
 /** `keyrot report`: print the fleet view; exit 3 when any user is overdue, so a schedule can alert. */
 export async function report(options: {
   maxAgeDays: number;
@@ -87,17 +86,9 @@ export async function report(options: {
   if (options.format === 'json') process.stdout.write(`${JSON.stringify(rows)}\n`);
   else if (options.format === 'csv') {
     const header = ['user', 'keys', 'oldest_active_days', 'last_rotation', 'status'];
-    process.stdout.write(`${[header, ...lines].map((line) => line.map(csvCell).join(',')).join('\r\n')}\r\n`);
+    process.stdout.write(toCsv([header, ...lines]));
   } else {
-    const table = [['USER', 'KEYS', 'OLDEST', 'LAST ROTATION', 'STATUS'], ...lines];
-    const widths = table[0]!.map((_, column) => Math.max(...table.map((line) => line[column]!.length)));
-    for (const line of table)
-      process.stdout.write(
-        `${line
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd()}\n`,
-      );
+    process.stdout.write(`${table([['USER', 'KEYS', 'OLDEST', 'LAST ROTATION', 'STATUS'], ...lines])}\n`);
     const overdue = rows.filter((row) => row.overdue).length;
     process.stdout.write(
       `${rows.length} user(s) with keys; ${overdue} overdue (older than ${options.maxAgeDays} days as of ${options.asOf.toISOString()})\n`,

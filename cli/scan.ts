@@ -1,3 +1,4 @@
+import { table, toCsv } from '../audit/render';
 import { accountSettings, type AccountSettings } from '../handlers/domain/accounts';
 import { countVerdicts, scanAccounts, type ScannedUser, type ScanRules } from '../handlers/domain/scan';
 import { startRotation } from '../handlers/domain/start-rotation';
@@ -12,11 +13,6 @@ export interface ScanOptions {
   stateMachineArn?: string;
   accounts?: AccountSettings;
 }
-
-const csvCell = (value: string) => {
-  const safe = /^(?:[=+@\t\r]|-.)/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
-};
 
 const keyText = (user: ScannedUser) =>
   user.keys
@@ -42,18 +38,9 @@ export async function scan(options: ScanOptions): Promise<number> {
   if (options.format === 'json') process.stdout.write(`${JSON.stringify(users)}\n`);
   else if (options.format === 'csv') {
     const header = ['account', 'user', 'verdict', 'keys', 'reason'];
-    process.stdout.write(`${[header, ...rows].map((row) => row.map(csvCell).join(',')).join('\r\n')}\r\n`);
+    process.stdout.write(toCsv([header, ...rows]));
   } else {
-    const table = [['ACCOUNT', 'USER', 'VERDICT', 'KEYS', 'REASON'], ...rows];
-    const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
-    for (const row of table) {
-      process.stdout.write(
-        `${row
-          .map((cell, i) => cell.padEnd(widths[i]!))
-          .join('  ')
-          .trimEnd()}\n`,
-      );
-    }
+    process.stdout.write(`${table([['ACCOUNT', 'USER', 'VERDICT', 'KEYS', 'REASON'], ...rows])}\n`);
     const counts = countVerdicts(users);
     process.stdout.write(
       `${users.length} user(s) with keys: ${Object.entries(counts)

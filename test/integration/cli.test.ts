@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CreateStateMachineCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { executionName } from '../../handlers/domain/start-rotation';
 import { LocalAws } from '../support/local-aws';
 
@@ -299,14 +299,7 @@ describe('operating and auditing rotations', () => {
 
   it('works the same against a deployed state machine: the lock, list, status and abort through the Step Functions API', async () => {
     const sfn = new SFNClient({ endpoint: aws.moto.endpoint, region: 'us-east-1', credentials: aws.operator });
-    const machine = await sfn.send(
-      new CreateStateMachineCommand({
-        name: 'keyrot-deployed',
-        definition: JSON.stringify({ StartAt: 'Wait', States: { Wait: { Type: 'Wait', Seconds: 3600, End: true } } }),
-        roleArn: 'arn:aws:iam::123456789012:role/keyrot',
-      }),
-    );
-    const arn = machine.stateMachineArn ?? '';
+    const arn = await aws.stateMachine('keyrot-deployed');
     const name = executionName('svc.deployed', new Date());
     await sfn.send(
       new StartExecutionCommand({ stateMachineArn: arn, name, input: JSON.stringify({ userName: 'svc.deployed' }) }),
@@ -332,25 +325,10 @@ describe('operating and auditing rotations', () => {
 
 describe('keyrot scan', () => {
   it('judges every user with keys, exits 3 when some are due, and --start starts each once per day', async () => {
-    const sfn = new SFNClient({ endpoint: aws.moto.endpoint, region: 'us-east-1', credentials: aws.operator });
-    const machine = await sfn.send(
-      new CreateStateMachineCommand({
-        name: 'keyrot-scan-target',
-        definition: JSON.stringify({ StartAt: 'Wait', States: { Wait: { Type: 'Wait', Seconds: 3600, End: true } } }),
-        roleArn: 'arn:aws:iam::123456789012:role/keyrot',
-      }),
-    );
+    const machine = await aws.stateMachine('keyrot-scan-target');
     await aws.seedUser('cli-scanned');
     const asOf = new Date(Date.now() + 91 * 86_400_000).toISOString();
-    const args = [
-      'scan',
-      '--as-of',
-      asOf,
-      '--unused-days',
-      '365',
-      '--state-machine-arn',
-      machine.stateMachineArn ?? '',
-    ];
+    const args = ['scan', '--as-of', asOf, '--unused-days', '365', '--state-machine-arn', machine];
 
     const json = await keyrot(...args, '--format', 'json');
     const first = await keyrot(...args, '--start');

@@ -7,7 +7,7 @@ import {
   TagUserCommand,
   UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
-import { CreateStateMachineCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { executionName } from '../../handlers/domain/start-rotation';
 import { synthesizeDefinition } from '../../local/definition';
@@ -74,14 +74,7 @@ describe('the daily scan workflow over two accounts', () => {
     aws = await LocalAws.start({ members: [MEMBER] });
     sfn = new SFNClient({ endpoint: aws.moto.endpoint, region: 'us-east-1', credentials: aws.operator });
     // moto's Step Functions stands in for the deployed rotation state machine: it records starts.
-    const machine = await sfn.send(
-      new CreateStateMachineCommand({
-        name: 'Keyrot-rotation',
-        definition: JSON.stringify({ StartAt: 'Rotate', States: { Rotate: { Type: 'Pass', End: true } } }),
-        roleArn: `arn:aws:iam::${OWN}:role/keyrot`,
-      }),
-    );
-    rotationMachine = machine.stateMachineArn ?? '';
+    rotationMachine = await aws.stateMachine('Keyrot-rotation');
     process.env.KEYROT_STATE_MACHINE_ARN = rotationMachine;
     await seedFleet(OWN, aws.operator);
     await seedFleet(MEMBER, await aws.member(MEMBER));

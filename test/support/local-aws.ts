@@ -2,6 +2,7 @@ import { GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand } from '@
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,6 +85,21 @@ export class LocalAws {
       secretAccessKey: assumed.Credentials?.SecretAccessKey ?? '',
       sessionToken: assumed.Credentials?.SessionToken,
     };
+  }
+
+  /**
+   * A state machine in moto's Step Functions standing in for a deployed one: moto records
+   * executions (names, inputs, status) without running them. Returns its ARN.
+   */
+  async stateMachine(name: string): Promise<string> {
+    const machine = await this.client(SFNClient).send(
+      new CreateStateMachineCommand({
+        name,
+        definition: JSON.stringify({ StartAt: 'Wait', States: { Wait: { Type: 'Wait', Seconds: 3600, End: true } } }),
+        roleArn: 'arn:aws:iam::123456789012:role/keyrot',
+      }),
+    );
+    return machine.stateMachineArn ?? '';
   }
 
   /** A service user with one key, onboarded into its secret as a consumer would have it. */
