@@ -294,6 +294,19 @@ export class KeyrotStack extends Stack {
       new iam.PolicyStatement({ actions: ['iam:ListUserTags'], resources: [userArn], conditions: tagCondition }),
     );
     if (props.memberAccounts) scanFunctions['scan-fleet'].addToRolePolicy(assumeMemberRole);
+    if (props.memberAccounts === 'organizations') {
+      scanFunctions['scan-fleet'].addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['organizations:ListAccounts'], resources: ['*'] }),
+      );
+      // Every member's role, wherever the organization has accounts: the role itself demands the external id.
+      for (const fn of [...Object.values(functions), scanFunctions['scan-fleet']]) {
+        Validations.of(fn).acknowledge({
+          id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:iam::*:role/KeyrotMember]',
+          reason:
+            'Organizations mode: any member account of the organization, only through its KeyrotMember role, which demands the external id.',
+        });
+      }
+    }
     this.stateMachine.grantStartExecution(scanFunctions['start-rotation']);
     topic.grantPublish(scanFunctions['send-summary']);
     this.scanFunctions = scanFunctions;

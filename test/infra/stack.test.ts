@@ -287,6 +287,18 @@ describe('many accounts', () => {
     assert.equal(detect?.Properties.Environment.Variables.KEYROT_ACCOUNTS, '444455556666,777788889999');
   });
 
+  it('passes cdk-nag with member accounts listed and with the whole organization', () => {
+    const organization = buildApp(new App({ context: { ...memberContext, 'keyrot:accounts': 'organizations' } }));
+    for (const scope of [built.app, organization.app]) {
+      const report = new AwsSolutionsChecks().validateScope(scope);
+      assert.deepEqual(
+        report.violations.map((violation) => `${violation.ruleName} ${violation.violatingResources[0]?.constructPath}`),
+        [],
+      );
+    }
+    assert.match(JSON.stringify(Template.fromStack(organization.stack).toJSON()), /organizations:ListAccounts/);
+  });
+
   it('refuses a member stack without an external id', () => {
     assert.throws(
       () => buildApp(new App({ context: { ...memberContext, 'keyrot:externalId': '' } })),
