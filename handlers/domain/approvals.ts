@@ -29,7 +29,9 @@ export interface ApprovalRecord {
   requestedBy: string;
   requestedAt: string;
   expiresAt: string;
-  status: 'PENDING' | 'APPROVED' | 'REJECTED';
+  /** SUPERSEDED: the gate's step was retried and asked again; only the newest request counts. */
+  status: 'PENDING' | 'APPROVED' | 'REJECTED' | 'SUPERSEDED';
+  supersededBy?: string;
   failedAttempts: Record<string, number>;
   signature?: Signature;
 }
@@ -93,6 +95,25 @@ export async function requestApproval(
     status: 'PENDING',
     failedAttempts: {},
   };
+  // A retried gate (its Lambda died after recording) gets a new task token: the older request
+  // for this execution and gate can never resume it, so it is closed before the new one exists.
+  for (const stale of await pendingApprovals({ ddb }, config, state.executionId)) {
+    if (stale.gate !== gate) continue;
+    try {
+      await ddb.send(
+        new UpdateCommand({
+          TableName: table(config),
+          Key: { approvalId: stale.approvalId },
+          UpdateExpression: 'SET #status = :superseded, supersededBy = :by',
+          ConditionExpression: '#status = :pending',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':superseded': 'SUPERSEDED', ':by': record.approvalId, ':pending': 'PENDING' },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error;
+    }
+  }
   await ddb.send(new PutCommand({ TableName: table(config), Item: record }));
   const link = approvalLink(config.approvalBaseUrl, record.approvalId, await loadLinkKey(secrets, config));
   await notify({ sns }, config.topicArn, {
@@ -191,6 +212,9 @@ export function refusal(
   config: Pick<Settings, 'approvers'>,
   now: Date,
 ): string | undefined {
+  if (record.status === 'SUPERSEDED') {
+    return 'this request was replaced by a newer one for the same step: use the newest link';
+  }
   if (record.status !== 'PENDING') return `this approval was already decided (${record.status.toLowerCase()})`;
   if (now.toISOString() > record.expiresAt) return `this approval expired at ${record.expiresAt}`;
   const same = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();

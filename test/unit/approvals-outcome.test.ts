@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import {
   decide,
+  refusal,
   requestApproval,
   signatureDigest,
   type ApprovalRecord,
@@ -68,6 +69,7 @@ beforeEach(() => {
 
 describe('requestApproval', () => {
   it('stores the token server-side and notifies with a signed link, never the token', async () => {
+    ddb.on(ScanCommand).resolves({ Items: [] });
     const result = await requestApproval(
       { ddb: document, sns: sns as unknown as SNSClient, secrets: secrets as unknown as SecretsManagerClient },
       config,
@@ -84,6 +86,30 @@ describe('requestApproval', () => {
     assert.match(message, new RegExp(`https://approvals.example/approvals/${result.approvalId}\\?sig=[0-9a-f]{64}`));
     assert.match(message, /Approving will deactivate the old access key/);
     assert.equal(message.includes('secret-token'), false);
+  });
+
+  it('supersedes the pending request of the same execution and gate when the step is retried', async () => {
+    const stale = { ...record, approvalId: 'a'.repeat(32), gate: 'DELETION', status: 'PENDING' };
+    const otherGate = { ...record, approvalId: 'b'.repeat(32), gate: 'ROTATION', status: 'PENDING' };
+    ddb.on(ScanCommand).resolves({ Items: [stale, otherGate] });
+
+    const result = await requestApproval(
+      { ddb: document, sns: sns as unknown as SNSClient, secrets: secrets as unknown as SecretsManagerClient },
+      config,
+      { taskToken: 'retry-token', gate: 'DELETION', expiresInSeconds: 3600, state: createdState() },
+      now,
+    );
+
+    const updates = ddb.commandCalls(UpdateCommand).map((call) => call.args[0].input);
+    assert.deepEqual(
+      updates.map((update) => [update.Key?.approvalId, update.ExpressionAttributeValues?.[':by']]),
+      [['a'.repeat(32), result.approvalId]],
+    );
+    assert.equal(updates[0]?.ConditionExpression, '#status = :pending');
+    assert.match(
+      refusal({ ...stale, status: 'SUPERSEDED' } as ApprovalRecord, qa, config, now) ?? '',
+      /replaced by a newer one/,
+    );
   });
 });
 
