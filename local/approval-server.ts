@@ -55,6 +55,14 @@ export async function startApprovalServer(callbacks: TaskCallbacks, port = 0): P
       }
     })();
   });
+  // Requests Node's parser refuses (unknown methods, malformed lines) still get a complete answer.
+  server.on('clientError', (_error, socket) => {
+    if (socket.writable) {
+      socket.end(
+        'HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 12\r\nconnection: close\r\n\r\nbad request\n',
+      );
+    }
+  });
   server.headersTimeout = 10_000;
   server.requestTimeout = 15_000;
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { ApprovalRecord } from '../../handlers/domain/approvals';
 import type { LocalExecution } from '../../local/engine';
@@ -235,4 +236,192 @@ describe('the approval endpoint', () => {
     assert.equal(execution.error, 'ROLLED_BACK');
     assert.match(execution.cause ?? '', /States\.Timeout/);
   });
+
+  it('survives 10,000 hostile requests: no 5xx, no crash, no state change, every response well-formed', async () => {
+    const fuzzed = await waitingRotation('fuzzed-user');
+    const before = await fuzzed.record();
+    const random = seeded(20261123);
+    const statuses = new Map<number, number>();
+    const problems: string[] = [];
+
+    await inParallel(10_000, 32, async (n) => {
+      const request = hostileRequest(random, fuzzed.link, n);
+      const answer = await send(server.url, request);
+      statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+      const where = `#${n} ${request.method} ${request.path.slice(0, 80)}`;
+      if (answer.status >= 500 || answer.status < 200)
+        problems.push(`${where}: ${answer.status} ${answer.error ?? ''}`);
+      if (!answer.contentType) problems.push(`${where}: ${answer.status} without content-type`);
+      // HEAD answers carry the headers of the page and no body.
+      if (request.method === 'HEAD') {
+        if (answer.body !== '') problems.push(`${where}: HEAD with a body`);
+      } else if (answer.contentType?.startsWith('application/json')) {
+        try {
+          JSON.parse(answer.body);
+        } catch {
+          problems.push(`${where}: JSON that does not parse`);
+        }
+      } else if (answer.contentType?.startsWith('text/html') && !answer.body.startsWith('<!doctype html>')) {
+        problems.push(`${where}: HTML without a doctype`);
+      }
+    });
+
+    process.stdout.write(
+      `# fuzz: 10000 requests, statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}\n`,
+    );
+    const after = await fuzzed.record();
+    const waited = !fuzzed.settled();
+    const still = await fetch(fuzzed.link);
+    // Settle the rotation before asserting, so a failure does not leave it waiting.
+    await post(fuzzed.link, form(fuzzed));
+    const execution = await fuzzed.run;
+
+    assert.deepEqual(problems.slice(0, 20), []);
+    assert.deepEqual(after, before, 'the approval record is exactly as before');
+    assert.equal(waited, true, 'the execution still waited');
+    assert.equal(still.status, 200, 'the server still serves the real link');
+    assert.equal(execution.status, 'SUCCEEDED');
+  });
 });
+
+/** A small deterministic PRNG (mulberry32), so a failing fuzz run can be replayed. */
+function seeded(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface HostileRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: Buffer;
+}
+
+/** One generated request: odd methods, mangled paths and links, wrong encodings, junk and oversized bodies. */
+function hostileRequest(random: () => number, link: string, n: number): HostileRequest {
+  const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)] as T;
+  const junk = (length: number) => Buffer.from(Array.from({ length }, () => Math.floor(random() * 256)));
+  const text = (length: number) =>
+    Array.from({ length }, () =>
+      String.fromCodePoint(pick([32, 37, 38, 60, 61, 0x7f, 0xe9, 0x2028, 0x1f511, 0xfffd]) + Math.floor(random() * 40)),
+    ).join('');
+  const real = new URL(link);
+  const id = real.pathname.split('/').at(-1) ?? '';
+  const sig = real.searchParams.get('sig') ?? '';
+  const path = pick([
+    `${real.pathname}${real.search}`,
+    `${real.pathname}?sig=${sig.slice(0, -1)}${pick(['0', 'f', 'x', '%00'])}`,
+    real.pathname,
+    `/approvals/${junk(16).toString('hex')}?sig=${sig}`,
+    `/approvals/${id}/../../../etc/passwd?sig=${sig}`,
+    `/approvals/${encodeURIComponent(text(20))}`,
+    `/approvals/${'A'.repeat(Math.floor(random() * 6000))}`,
+    `/%00%ff%fe/${id}`,
+    `//approvals//${id}?sig=${sig}&sig=${sig}`,
+    `/approvals/${id}?sig=${encodeURIComponent(text(40))}&${encodeURIComponent(text(5))}=${encodeURIComponent(text(5))}`,
+    '/',
+    `/${encodeURIComponent(text(30))}`,
+  ]);
+  const method = pick([
+    'GET',
+    'HEAD',
+    'POST',
+    'POST',
+    'POST',
+    'PUT',
+    'DELETE',
+    'PATCH',
+    'OPTIONS',
+    'TRACE',
+    'PROPFIND',
+    'BREW',
+  ]);
+  const headers: Record<string, string> = {
+    'content-type': pick([
+      'application/x-www-form-urlencoded',
+      'application/x-www-form-urlencoded; charset=utf-16',
+      'application/json',
+      'multipart/form-data; boundary=----x',
+      'text/plain',
+      'x/y;;;=',
+      '',
+    ]),
+    accept: pick(['text/html', 'application/json', '*/*', 'application/json;q=0.9, text/html', '', 'x']),
+    'x-fuzz': String(n),
+  };
+  if (method === 'GET' || method === 'HEAD') return { method, path, headers };
+  const fields = new URLSearchParams();
+  for (const name of ['csrf', 'username', 'password', 'meaning', 'reason', text(3)]) {
+    if (random() < 0.8)
+      fields.set(
+        name,
+        pick([text(Math.floor(random() * 60)), 'quality-approver', 'APPROVED', 'REJECTED', '', 'x'.repeat(5000)]),
+      );
+  }
+  const body = pick([
+    Buffer.from(fields.toString()),
+    Buffer.from(JSON.stringify(Object.fromEntries(fields))),
+    junk(Math.floor(random() * 2048)),
+    junk(17_000 + Math.floor(random() * 50_000)),
+    Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x28, 0x8c, 0xbc]),
+    Buffer.alloc(0),
+  ]);
+  return { method, path, headers, body };
+}
+
+/**
+ * Send one raw request (any method, any path) and read the whole answer. A server may answer
+ * and close before it has read an oversized body; the answer still counts. A transport error
+ * with no answer at all comes back as status 0.
+ */
+function send(
+  base: string,
+  request: HostileRequest,
+): Promise<{ status: number; contentType: string | undefined; body: string; error?: string }> {
+  const url = new URL(base);
+  return new Promise((resolve) => {
+    let answered: { status: number; contentType: string | undefined; body: string } | undefined;
+    const outgoing = httpRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        method: request.method,
+        path: request.path,
+        headers: request.headers,
+        timeout: 15_000,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          answered = {
+            status: response.statusCode ?? 0,
+            contentType: response.headers['content-type'],
+            body: Buffer.concat(chunks).toString('utf8'),
+          };
+          resolve(answered);
+        });
+      },
+    );
+    outgoing.on('timeout', () => outgoing.destroy(new Error('timed out')));
+    outgoing.on('error', (error) => {
+      if (!answered) resolve({ status: 0, contentType: undefined, body: '', error: `${error.name}: ${error.message}` });
+    });
+    outgoing.end(request.body);
+  });
+}
+
+/** Run `count` tasks, at most `width` at a time. */
+async function inParallel(count: number, width: number, task: (n: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
+}
