@@ -98,21 +98,8 @@ export async function requestApproval(
   // A retried gate (its Lambda died after recording) gets a new task token: the older request
   // for this execution and gate can never resume it, so it is closed before the new one exists.
   for (const stale of await pendingApprovals({ ddb }, config, state.executionId)) {
-    if (stale.gate !== gate) continue;
-    try {
-      await ddb.send(
-        new UpdateCommand({
-          TableName: table(config),
-          Key: { approvalId: stale.approvalId },
-          UpdateExpression: 'SET #status = :superseded, supersededBy = :by',
-          ConditionExpression: '#status = :pending',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':superseded': 'SUPERSEDED', ':by': record.approvalId, ':pending': 'PENDING' },
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error;
-    }
+    if (stale.gate === gate)
+      await closePending({ ddb }, config, stale.approvalId, 'SUPERSEDED', { supersededBy: record.approvalId });
   }
   await ddb.send(new PutCommand({ TableName: table(config), Item: record }));
   const link = approvalLink(config.approvalBaseUrl, record.approvalId, await loadLinkKey(secrets, config));
@@ -183,6 +170,40 @@ export async function pendingApprovals(
     start = page.LastEvaluatedKey;
   } while (start);
   return items.filter((item) => item.status === 'PENDING' && (!executionId || item.executionId === executionId));
+}
+
+/**
+ * Move an approval out of PENDING, once: a conditional write, so of two decisions (or a
+ * decision and a superseding request) exactly one wins. False when it was no longer pending.
+ */
+async function closePending(
+  { ddb }: Pick<Clients, 'ddb'>,
+  config: Pick<Settings, 'approvalsTable'>,
+  approvalId: string,
+  status: Exclude<ApprovalRecord['status'], 'PENDING'>,
+  fields: Record<string, unknown>,
+): Promise<boolean> {
+  const names = Object.keys(fields);
+  try {
+    await ddb.send(
+      new UpdateCommand({
+        TableName: table(config),
+        Key: { approvalId },
+        UpdateExpression: `SET #status = :status${names.map((name) => `, #${name} = :${name}`).join('')}`,
+        ConditionExpression: '#status = :pending',
+        ExpressionAttributeNames: { '#status': 'status', ...Object.fromEntries(names.map((n) => [`#${n}`, n])) },
+        ExpressionAttributeValues: {
+          ':status': status,
+          ':pending': 'PENDING',
+          ...Object.fromEntries(names.map((n) => [`:${n}`, fields[n]])),
+        },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
+    throw error;
+  }
 }
 
 /** Count a wrong password for one approver on one approval; returns the new count. */
@@ -260,22 +281,8 @@ export async function decide(
     signedAt: now.toISOString(),
   };
   const signature: Signature = { ...fields, digest: signatureDigest(fields) };
-  try {
-    await ddb.send(
-      new UpdateCommand({
-        TableName: table(config),
-        Key: { approvalId: record.approvalId },
-        UpdateExpression: 'SET #status = :meaning, signature = :signature',
-        ConditionExpression: '#status = :pending',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':meaning': decision.meaning, ':signature': signature, ':pending': 'PENDING' },
-      }),
-    );
-  } catch (error) {
-    if (error instanceof Error && error.name === 'ConditionalCheckFailedException') {
-      throw new InvalidApprovalError('this approval was already decided');
-    }
-    throw error;
+  if (!(await closePending({ ddb }, config, record.approvalId, decision.meaning, { signature }))) {
+    throw new InvalidApprovalError('this approval was already decided');
   }
   if (decision.meaning === 'APPROVED') {
     await callbacks.sendTaskSuccess(record.taskToken, JSON.stringify(signature));

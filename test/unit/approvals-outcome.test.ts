@@ -102,7 +102,7 @@ describe('requestApproval', () => {
 
     const updates = ddb.commandCalls(UpdateCommand).map((call) => call.args[0].input);
     assert.deepEqual(
-      updates.map((update) => [update.Key?.approvalId, update.ExpressionAttributeValues?.[':by']]),
+      updates.map((update) => [update.Key?.approvalId, update.ExpressionAttributeValues?.[':supersededBy']]),
       [['a'.repeat(32), result.approvalId]],
     );
     assert.equal(updates[0]?.ConditionExpression, '#status = :pending');
