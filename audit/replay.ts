@@ -2,7 +2,7 @@ import { signatureDigest } from '../handlers/domain/approvals';
 import type { ExecutionRecord, HistoryEvent } from '../handlers/domain/execution-record';
 import { userOf } from '../handlers/domain/execution-record';
 import { causeMessage } from '../handlers/shared/errors';
-import { GATE_STATES, Signature } from '../handlers/shared/schemas';
+import { GATE_STATES, isGateState, Signature } from '../handlers/shared/schemas';
 import { summarize, type EventLike, type RotationOutcome } from '../handlers/domain/outcome';
 
 /** One state the execution entered, as an auditor reads it. */
@@ -92,7 +92,6 @@ const CONTEXT_FIELDS = new Set([
   'finishedAt',
   'at',
 ]);
-const GATES = new Set<string>(Object.values(GATE_STATES));
 
 function parse(text: unknown): unknown {
   if (typeof text !== 'string') return undefined;
@@ -240,7 +239,7 @@ export function replay(record: ExecutionRecord): Replay {
     } else if (type.endsWith('StateExited') && open) {
       const step = open;
       close(event.timestamp, failedLast ? 'failed' : 'succeeded');
-      if (step.type === 'Task' && !GATES.has(step.state)) step.did = describeResult(lastResult);
+      if (step.type === 'Task' && !isGateState(step.state)) step.did = describeResult(lastResult);
       if (step.type === 'Succeed') {
         const output = parse(details(event, 'stateExitedEventDetails').output) as { outcome?: string; reason?: string };
         step.did = [output?.outcome, output?.reason].filter(Boolean).join(': ');
@@ -254,7 +253,7 @@ export function replay(record: ExecutionRecord): Replay {
       const output = type === 'TaskSucceeded' ? details(event, 'taskSucceededEventDetails').output : undefined;
       lastResult = parse(output ?? details(event, 'lambdaFunctionSucceededEventDetails').output);
       failedLast = false;
-      if (open && GATES.has(open.state)) {
+      if (open && isGateState(open.state)) {
         const signature = checkSignature(lastResult, open.state, { ...record, keyIds: expectedKeys(open.state) });
         signatures.push(signature);
         open.did = `${signature.meaning} by ${signature.signer} (${signature.signerId})`;
@@ -266,7 +265,7 @@ export function replay(record: ExecutionRecord): Replay {
       open.errors.push(`${error}: ${causeMessage(cause) ?? ''}`.replace(/: $/, ''));
       failedLast = true;
       const rejected = (parse(cause) as { signature?: unknown } | undefined)?.signature;
-      if (rejected && GATES.has(open.state)) {
+      if (rejected && isGateState(open.state)) {
         const signature = checkSignature(rejected, open.state, { ...record, keyIds: expectedKeys(open.state) });
         signatures.push(signature);
         open.did = `${signature.meaning} by ${signature.signer} (${signature.signerId})`;

@@ -32,7 +32,7 @@ try {
   const { clients } = await import('../handlers/shared/clients');
   const { decideAllPending } = await import('../handlers/domain/approvals');
   const { synthesizeDefinition } = await import('../local/definition');
-  const { LocalTaskTokens, runLocal } = await import('../local/engine');
+  const { LocalTaskTokens, recordOf, runLocal } = await import('../local/engine');
   count('iam', clients.iam);
   count('secretsmanager', clients.secrets);
   count('sns', clients.sns);
@@ -82,8 +82,7 @@ try {
       transitions = execution.events.filter((e) => e.type.endsWith('StateEntered')).length;
       perRotation = new Map([...calls].map(([name, n]) => [name, n - (before.get(name) ?? 0)]));
       approverCalls = approver;
-      const { logs: _logs, output: _output, error: _error, cause: _cause, ...record } = execution;
-      recordBytes = Buffer.byteLength(recordBody(record));
+      recordBytes = Buffer.byteLength(recordBody(recordOf(execution)));
       historyEvents = execution.events.length;
       for (const name of ['dynamodb:Scan', 'dynamodb:GetItem', 'dynamodb:UpdateItem']) perRotation.delete(name);
     }

@@ -1,10 +1,9 @@
 import { replay } from '../audit/replay';
 import { duration, headline, table, utc } from '../audit/render';
-import { GATE_STATES } from '../handlers/shared/schemas';
+import { isGateState } from '../handlers/shared/schemas';
 import { CommandError, type ExecutionSource, type ExecutionSummary, type ListFilter } from './executions';
 import { EXIT_CODES, exitCodeFor } from './outcome';
 
-const GATES = new Set<string>(Object.values(GATE_STATES));
 const print = (line = '') => process.stdout.write(`${line}\n`);
 
 /** `keyrot status`: where an execution stands, or how it ended. */
@@ -13,7 +12,7 @@ export async function status(source: ExecutionSource, id: string, options: { jso
   const replayed = replay(record);
   const last = replayed.steps.at(-1);
   const running = replayed.status === 'RUNNING';
-  const waitingForApproval = running && last !== undefined && GATES.has(last.state);
+  const waitingForApproval = running && last !== undefined && isGateState(last.state);
   if (options.json) {
     print(
       JSON.stringify({
@@ -96,7 +95,7 @@ export async function abort(
     const gate = replayed.steps.at(-1)?.state;
     throw new CommandError(
       `${replayed.name} has created ${replayed.newKeyId}; aborting now skips the rollback and leaves two keys. ` +
-        (gate && GATES.has(gate)
+        (gate && isGateState(gate)
           ? `It waits at ${gate}: reject it instead (keyrot reject <approval> --reason ...), which rolls back. `
           : '') +
         'Pass --force to abort anyway.',

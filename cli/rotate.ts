@@ -7,13 +7,13 @@ import {
 import { approvalLink, loadLinkKey } from '../handlers/domain/approval-links';
 import { decideAllPending, pendingApprovals } from '../handlers/domain/approvals';
 import { archiveExecution, archiveSettings } from '../handlers/domain/archive';
-import { normalizeEvent, type ExecutionRecord, type HistoryEvent } from '../handlers/domain/execution-record';
+import { normalizeEvent, type HistoryEvent } from '../handlers/domain/execution-record';
 import { summarize } from '../handlers/domain/outcome';
 import { clients, settings } from '../handlers/shared/clients';
-import { describeIssues, ExecutionInput, GATE_STATES } from '../handlers/shared/schemas';
+import { describeIssues, ExecutionInput, isGateState } from '../handlers/shared/schemas';
 import { startApprovalServer } from '../local/approval-server';
 import { synthesizeDefinition } from '../local/definition';
-import { LocalTaskTokens, localExecutionArn, runLocal, type LocalExecution } from '../local/engine';
+import { LocalTaskTokens, localExecutionArn, recordOf, runLocal } from '../local/engine';
 import {
   claimExecution,
   findExecution,
@@ -58,7 +58,6 @@ export interface RotateResult {
 
 /** At most this many rotations of one user per UTC day (a rolled-back one can be retried). */
 const ATTEMPTS_PER_DAY = 20;
-const GATES = new Set<string>(Object.values(GATE_STATES));
 
 /** `keyrot rotate`: run one rotation locally or on the deployed state machine. */
 export async function rotate(user: string, options: RotateOptions, out: Output): Promise<number> {
@@ -120,11 +119,6 @@ function claimName(input: ExecutionInput, stateMachineName: string, started: Dat
     if (findExecution(name)?.status === 'RUNNING') return undefined;
   }
   return undefined;
-}
-
-function recordOf(execution: LocalExecution): ExecutionRecord {
-  const { logs: _logs, output: _output, error: _error, cause: _cause, ...record } = execution;
-  return record;
 }
 
 async function rotateLocally(input: ExecutionInput, options: RotateOptions, out: Output): Promise<number> {
@@ -289,7 +283,7 @@ async function rotateDeployed(
         out.step(Date.now() - begin, state);
       }
       // The approval exists once the gate's handler has returned (the task is submitted).
-      if (event.type === 'TaskSubmitted' && GATES.has(current)) await showApprovalLinks(executionArn, current, out);
+      if (event.type === 'TaskSubmitted' && isGateState(current)) await showApprovalLinks(executionArn, current, out);
     }
     if (TERMINAL.has(events.at(-1)?.type ?? '')) break;
     await new Promise((resolve) => setTimeout(resolve, 2000));

@@ -140,6 +140,12 @@ function whenAborted(signal: AbortSignal | undefined): { promise: Promise<never>
   return { promise, dispose: () => signal?.removeEventListener('abort', fail) };
 }
 
+/** The execution record of a local run, without what only the run itself keeps (logs, output). */
+export function recordOf(execution: LocalExecution): ExecutionRecord {
+  const { logs: _logs, output: _output, error: _error, cause: _cause, ...record } = execution;
+  return record;
+}
+
 /** The ARN a local execution gets, shaped like a deployed one in the local account. */
 export function localExecutionArn(stateMachineName: string, name: string): string {
   return `arn:aws:states:us-east-1:000000000000:execution:${stateMachineName}:${name}`;

@@ -90,6 +90,11 @@ export type StateWithNewKey = z.infer<typeof StateWithNewKey>;
 /** The approval gates, by the name of the state that waits for them. */
 export const GATE_STATES = { ROTATION: 'Approve Rotation', DELETION: 'Approve Deletion' } as const;
 
+/** Whether a state is one of the approval gates. */
+export function isGateState(state: string): boolean {
+  return state === GATE_STATES.ROTATION || state === GATE_STATES.DELETION;
+}
+
 /**
  * An electronic signature as an approval gate returns it (21 CFR 11.50): the printed name
  * (`signer`, from the identity provider) and the user name that authenticated (`signerId`).

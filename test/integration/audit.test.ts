@@ -25,7 +25,7 @@ import { apiSource, localSource, readArchived } from '../../cli/executions';
 import { archiveExecution, chainKey, entryDigest, type ChainEntry } from '../../handlers/domain/archive';
 import type { ExecutionRecord } from '../../handlers/domain/execution-record';
 import { canonicalJson, sha256Hex } from '../../handlers/shared/digest';
-import type { LocalExecution } from '../../local/engine';
+import { recordOf, type LocalExecution } from '../../local/engine';
 import { saveExecution } from '../../local/store';
 import { injectFault } from '../support/faults';
 import { LocalAws } from '../support/local-aws';
@@ -39,11 +39,6 @@ const SEVEN_YEARS_DAYS = 2557;
 /** moto's account: the users' chains live under it (the local executions' ARNs say 000000000000). */
 const ACCOUNT = '123456789012';
 let buckets = 0;
-
-function recordOf(execution: LocalExecution): ExecutionRecord {
-  const { logs: _logs, output: _output, error: _error, cause: _cause, ...record } = execution;
-  return record;
-}
 
 /** A new Object Lock bucket holding the given runs, archived in order. */
 async function archiveInto(...names: string[]): Promise<string> {

@@ -7,7 +7,7 @@ import { renderHtml } from '../../audit/html';
 import { renderReplay } from '../../audit/render';
 import { replay } from '../../audit/replay';
 import { archiveExecution, archiveSettings, listKeys } from '../../handlers/domain/archive';
-import type { LocalExecution } from '../../local/engine';
+import { recordOf, type LocalExecution } from '../../local/engine';
 import { LocalAws } from '../support/local-aws';
 import { injectFault, recordOutputs } from '../support/faults';
 import { runRotation, statesEntered } from '../support/rotation-runner';
@@ -309,8 +309,7 @@ describe('the rotation workflow against moto', () => {
     });
     const archive = archiveSettings()!;
     for (const run of runs) {
-      const { logs: _logs, output: _output, error: _error, cause: _cause, ...record } = run;
-      await archiveExecution(clients, archive, record);
+      await archiveExecution(clients, archive, recordOf(run));
     }
     const archived = await Promise.all(
       (await listKeys(clients.s3, archive.bucket, '')).map(async (key) =>
