@@ -7,11 +7,9 @@ import { listKeys, readChain } from '../handlers/domain/archive';
 import type { ExecutionRecord } from '../handlers/domain/execution-record';
 import { clients } from '../handlers/shared/clients';
 import { findExecution } from '../local/store';
-import { apiSource, CommandError, localSource, NOT_FOUND, readArchived, type ExecutionSummary } from './executions';
+import { apiSource, CommandError, localSource, readArchived, type ExecutionSummary } from './executions';
 import { printExecutions } from './operate';
-
-/** Exit code of `keyrot verify` when the archive shows tampering or loss. */
-export const TAMPERED = 8;
+import { EXIT_CODES } from './outcome';
 
 export type HistorySource = 'auto' | 'api' | 'archive' | 'local';
 
@@ -38,7 +36,7 @@ async function readFrom(id: string, options: AuditOptions, progress: (line: stri
   try {
     return await apiSource(options.stateMachineArn).read(id, onPage);
   } catch (error) {
-    const gone = error instanceof CommandError && error.exitCode === NOT_FOUND;
+    const gone = error instanceof CommandError && error.exitCode === EXIT_CODES.NOT_FOUND;
     if (!gone || !options.bucket || !id.startsWith('arn:')) throw error;
     progress('keyrot: Step Functions no longer has it; reading the evidence archive');
     return readArchived(options.bucket, id);
@@ -61,7 +59,7 @@ export async function auditExecution(id: string, options: AuditOptions): Promise
   if (!replayed.complete) progress(`keyrot: the history is INCOMPLETE: ${replayed.gaps.join('; ')}`);
   const unverified = replayed.signatures.filter((signature) => !signature.verified);
   if (unverified.length > 0) progress(`keyrot: ${unverified.length} signature(s) do NOT verify`);
-  return replayed.complete && unverified.length === 0 ? 0 : TAMPERED;
+  return replayed.complete && unverified.length === 0 ? 0 : EXIT_CODES.TAMPERED;
 }
 
 /**
@@ -124,7 +122,7 @@ export async function verify(options: { bucket?: string; user?: string; json: bo
     );
   }
   if (report.chains.length === 0 && options.user) {
-    throw new CommandError(`no archived records for ${options.user} in s3://${options.bucket}`, NOT_FOUND);
+    throw new CommandError(`no archived records for ${options.user} in s3://${options.bucket}`, EXIT_CODES.NOT_FOUND);
   }
-  return report.findings.length === 0 ? 0 : TAMPERED;
+  return report.findings.length === 0 ? 0 : EXIT_CODES.TAMPERED;
 }

@@ -11,6 +11,7 @@ import { readExecution, userOf, type ExecutionRecord } from '../handlers/domain/
 import { summarize } from '../handlers/domain/outcome';
 import { executionName } from '../handlers/domain/start-rotation';
 import { clients } from '../handlers/shared/clients';
+import { EXIT_CODES } from './outcome';
 import { findExecution, listStored, processAlive, requestAbort, saveRecord } from '../local/store';
 
 /** One execution in a listing. */
@@ -41,10 +42,6 @@ export class CommandError extends Error {
     super(message);
   }
 }
-
-/** Exit codes beyond the rotation outcomes (see cli/outcome.ts). */
-export const NOT_FOUND = 9;
-export const CONFLICT = 10;
 
 /** Where executions are: the deployed state machine, or this machine's local runs. */
 export interface ExecutionSource {
@@ -82,7 +79,8 @@ export function localSource(): ExecutionSource {
   const load = (id: string) => {
     const name = id.startsWith('arn:') ? (id.split(':').at(-1) ?? id) : id;
     const record = findExecution(name);
-    if (!record) throw new CommandError(`no local execution named ${name} (see keyrot list --local)`, NOT_FOUND);
+    if (!record)
+      throw new CommandError(`no local execution named ${name} (see keyrot list --local)`, EXIT_CODES.NOT_FOUND);
     return record;
   };
   // A record left RUNNING by a process that died is not running: say so instead of pretending.
@@ -112,7 +110,7 @@ export function localSource(): ExecutionSource {
     abort: async (id, details) => {
       const record = load(id);
       if (record.status !== 'RUNNING') {
-        throw new CommandError(`${record.name} is not running (${record.status})`, CONFLICT);
+        throw new CommandError(`${record.name} is not running (${record.status})`, EXIT_CODES.CONFLICT);
       }
       if (processAlive(record.pid)) {
         requestAbort(record.name, details);
@@ -213,7 +211,8 @@ export function apiSource(stateMachineArn: string | undefined, sfn: SFNClient = 
       try {
         return await readExecution(sfn, arnOf(id), onPage);
       } catch (error) {
-        if (error instanceof ExecutionDoesNotExist) throw new CommandError(`no execution ${arnOf(id)}`, NOT_FOUND);
+        if (error instanceof ExecutionDoesNotExist)
+          throw new CommandError(`no execution ${arnOf(id)}`, EXIT_CODES.NOT_FOUND);
         throw error;
       }
     },
@@ -222,7 +221,7 @@ export function apiSource(stateMachineArn: string | undefined, sfn: SFNClient = 
       const executionArn = arnOf(id);
       const before = await describe(executionArn);
       if (before.status !== 'RUNNING') {
-        throw new CommandError(`${before.name} is not running (${before.status})`, CONFLICT);
+        throw new CommandError(`${before.name} is not running (${before.status})`, EXIT_CODES.CONFLICT);
       }
       await sfn.send(new StopExecutionCommand({ executionArn, ...details }));
       return describe(executionArn);
@@ -240,6 +239,6 @@ export async function readArchived(bucket: string | undefined, executionArn: str
     throw new CommandError('reading from the archive needs the full execution ARN', 2);
   }
   const record = await findArchivedRecord(clients, bucket, executionArn);
-  if (!record) throw new CommandError(`${executionArn} is not in the archive s3://${bucket}`, NOT_FOUND);
+  if (!record) throw new CommandError(`${executionArn} is not in the archive s3://${bucket}`, EXIT_CODES.NOT_FOUND);
   return record;
 }

@@ -1,6 +1,6 @@
 import type { RotationOutcome } from '../handlers/domain/outcome';
 
-/** Exit codes of `keyrot rotate`, one per outcome so scripts can tell them apart. */
+/** Exit codes of every command: one per rotation outcome, so scripts can tell them apart, then the commands' own. */
 export const EXIT_CODES = {
   ROTATED: 0,
   SKIPPED: 0,
@@ -11,6 +11,11 @@ export const EXIT_CODES = {
   ROLLBACK_FAILED: 6,
   FAILED: 7,
   ERROR: 1,
+  /** An audit or verify found a changed, missing or unverifiable record. */
+  TAMPERED: 8,
+  NOT_FOUND: 9,
+  /** A rotation of the user is already running (or an abort found none running). */
+  CONFLICT: 10,
 } as const;
 
 /** Errors of the `Invalid Request` state: nothing was touched. */

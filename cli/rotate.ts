@@ -23,7 +23,7 @@ import {
   writeServerInfo,
 } from '../local/store';
 import { executionName } from '../handlers/domain/start-rotation';
-import { apiSource, CONFLICT, localSource, type ExecutionSource } from './executions';
+import { apiSource, localSource, type ExecutionSource } from './executions';
 import { exitCodeFor, EXIT_CODES } from './outcome';
 import type { Output } from './output';
 
@@ -80,7 +80,7 @@ export async function rotate(user: string, options: RotateOptions, out: Output):
       `a rotation of ${input.userName} is already running: ${running.name} (started ${running.startDate}${running.reason ? `; ${running.reason}` : ''}). ` +
         `Follow it with: keyrot status ${running.name}${options.local ? ' --local' : ''}`,
     );
-    return CONFLICT;
+    return EXIT_CODES.CONFLICT;
   }
   return options.local ? rotateLocally(input, options, out) : rotateDeployed(input, options, source, out);
 }
@@ -130,7 +130,7 @@ async function rotateLocally(input: ExecutionInput, options: RotateOptions, out:
     out.error(
       `${input.userName} already has a rotation running or ${ATTEMPTS_PER_DAY} today; see keyrot list --local --user ${input.userName}`,
     );
-    return CONFLICT;
+    return EXIT_CODES.CONFLICT;
   }
   out.progress(`keyrot: rotating ${input.userName} with the local engine against ${where}`);
   out.progress(`         execution ${name} (keyrot status ${name} --local; keyrot abort ${name} --local)`);
@@ -250,7 +250,7 @@ async function rotateDeployed(
       // Same name and input as a running execution: Step Functions returns that one instead.
       if ((started.startDate?.getTime() ?? Date.now()) < requested.getTime() - 5000) {
         out.error(`a rotation of ${input.userName} is already running: ${name}`);
-        return CONFLICT;
+        return EXIT_CODES.CONFLICT;
       }
       executionArn = started.executionArn ?? '';
     } catch (error) {
@@ -259,13 +259,13 @@ async function rotateDeployed(
       const running = await source.running(input.userName);
       if (running) {
         out.error(`a rotation of ${input.userName} is already running: ${running.name}`);
-        return CONFLICT;
+        return EXIT_CODES.CONFLICT;
       }
     }
   }
   if (!executionArn) {
     out.error(`${input.userName} was already rotated ${ATTEMPTS_PER_DAY} times today; try again tomorrow`);
-    return CONFLICT;
+    return EXIT_CODES.CONFLICT;
   }
   out.progress(`keyrot: started ${executionArn}`);
 
