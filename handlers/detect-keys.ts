@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { detectKeys } from './domain/detect';
-import { accountIn, clientsFor, settings } from './shared/clients';
+import { clientsFor, settings } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
 
 const Request = z.object({
@@ -10,6 +10,4 @@ const Request = z.object({
 });
 
 /** Detect: validate the execution input and decide whether the user's key is due (in its account). */
-export const handler = lambdaHandler(Request, async (request) =>
-  detectKeys(await clientsFor(accountIn(request.input)), settings(), request),
-);
+export const handler = lambdaHandler(Request, async (request) => detectKeys(clientsFor, settings(), request));

@@ -150,7 +150,7 @@ export function rotationDefinition(
     'detect-keys',
     undefined,
     sfn.TaskInput.fromObject({
-      input: sfn.JsonPath.entirePayload,
+      input: sfn.JsonPath.objectAt('$.request'),
       executionId: sfn.JsonPath.executionId,
       startedAt: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
     }),
@@ -237,17 +237,23 @@ export function rotationDefinition(
 
   const rotate = createKey.next(distribute).next(validation);
 
-  return detect.next(
-    new sfn.Choice(scope, 'Key Due?')
-      .when(
-        sfn.Condition.stringEquals('$.detection.decision', 'ROTATE'),
-        new sfn.Choice(scope, 'Rotation Approval Required?')
-          .when(
-            sfn.Condition.booleanEquals('$.config.approveRotation', true),
-            approveRotation.next(checkRotationApproval).next(rotate),
-          )
-          .otherwise(rotate),
-      )
-      .otherwise(notRotated('Not Rotated', '$.detection.reason')),
-  );
+  // The input, whatever it is (a string, an array, null), is wrapped before Detect validates
+  // it, so that refusing it can always record the failure beside it and end in Invalid Request.
+  const receive = new sfn.Pass(scope, 'Receive Request', { parameters: { 'request.$': '$' } });
+
+  return receive
+    .next(detect)
+    .next(
+      new sfn.Choice(scope, 'Key Due?')
+        .when(
+          sfn.Condition.stringEquals('$.detection.decision', 'ROTATE'),
+          new sfn.Choice(scope, 'Rotation Approval Required?')
+            .when(
+              sfn.Condition.booleanEquals('$.config.approveRotation', true),
+              approveRotation.next(checkRotationApproval).next(rotate),
+            )
+            .otherwise(rotate),
+        )
+        .otherwise(notRotated('Not Rotated', '$.detection.reason')),
+    );
 }

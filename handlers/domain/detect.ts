@@ -15,17 +15,19 @@ export interface DetectRequest {
 }
 
 /**
- * Step 1: validate the request, read the user's keys, their age and last use, and decide
+ * Step 1: validate the request (before any AWS call, even the member account's AssumeRole), read the user's keys, their age and last use, and decide
  * ROTATE / NOT_DUE / NO_KEY / EXEMPT / BLOCKED. Reads only; never changes anything.
  */
 export async function detectKeys(
-  { iam }: Pick<Clients, 'iam'>,
+  clientsIn: (account: string | undefined) => Promise<Pick<Clients, 'iam'>>,
   config: Pick<Settings, 'secretPrefix' | 'exemptTag'>,
   request: DetectRequest,
 ): Promise<RotationState> {
   const parsed = ExecutionInput.safeParse(request.input);
   if (!parsed.success) throw new InvalidInputError(`invalid execution input: ${describeIssues(parsed.error)}`);
   const input = parsed.data;
+  // Only valid input picks the account: a member account's role is assumed after this line.
+  const { iam } = await clientsIn(input.account);
   const asOf = input.asOf ?? request.startedAt;
 
   let userArn: string;

@@ -74,12 +74,6 @@ export async function clientsFor(account: string | undefined): Promise<Clients> 
   return member;
 }
 
-/** The member account an execution input names, if it names one in the right shape. */
-export function accountIn(input: unknown): string | undefined {
-  const account = (input as { account?: unknown } | null)?.account;
-  return typeof account === 'string' && /^\d{12}$/.test(account) ? account : undefined;
-}
-
 /** Deployment settings read from the environment, with the defaults local mode uses. */
 export interface Settings {
   secretPrefix: string;

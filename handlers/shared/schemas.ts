@@ -16,7 +16,7 @@ export const RotationConfig = z.strictObject({
   maxAgeDays: z.number().int().min(1).max(3650).default(90),
   approveRotation: z.boolean().default(false),
   approveDeletion: z.boolean().default(true),
-  validationMode: z.enum(['none', 'last-used', 'callback']).default('last-used'),
+  validationMode: z.enum(['none', 'last-used']).default('last-used'),
   validationTimeoutSeconds: Seconds(1, WEEK).default(86_400),
   validationPollSeconds: Seconds(1, 86_400).default(300),
   graceSeconds: Seconds(0, WEEK).default(86_400),
@@ -34,7 +34,12 @@ export const ExecutionInput = z.strictObject({
     .string()
     .regex(/^\d{12}$/, 'account must be a 12-digit AWS account id')
     .optional(),
-  requestedBy: z.string().min(1).max(128).default('unknown'),
+  requestedBy: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[^\p{Cc}\u202a-\u202e\u2066-\u2069]+$/u, 'requestedBy must not hold control characters')
+    .default('unknown'),
   asOf: z.iso.datetime({ offset: true }).optional(),
   force: z.boolean().default(false),
   config: RotationConfig.default(RotationConfig.parse({})),
@@ -117,12 +122,22 @@ export type Signature = z.infer<typeof Signature>;
 /** What a failed step leaves at `$.failure` through the state machine's Catch. */
 export const Failure = z.object({ Error: z.string(), Cause: z.string().optional() });
 
-/** Render zod issues as one sentence an operator can act on. */
+/** Render zod issues as one sentence an operator can act on: bounded, whatever the input held. */
 export function describeIssues(error: z.ZodError): string {
-  return error.issues
+  const text = error.issues
     .map((issue) => {
-      const where = issue.path.length > 0 ? issue.path.join('.') : 'input';
-      return `${where}: ${issue.message}`;
+      const where = issue.path.length > 0 ? issue.path.map((part) => clip(String(part))).join('.') : 'input';
+      const what =
+        issue.code === 'unrecognized_keys'
+          ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((key) => JSON.stringify(clip(key))).join(', ')}`
+          : issue.message;
+      return `${where}: ${what}`;
     })
     .join('; ');
+  return text.length > MAX_DESCRIPTION
+    ? `${text.slice(0, MAX_DESCRIPTION)}… (${error.issues.length} problem${error.issues.length > 1 ? 's' : ''})`
+    : text;
 }
+
+const MAX_DESCRIPTION = 600;
+const clip = (text: string) => (text.length > 40 ? `${text.slice(0, 40)}…` : text);

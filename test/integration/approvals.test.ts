@@ -5,6 +5,7 @@ import type { ApprovalRecord } from '../../handlers/domain/approvals';
 import type { LocalExecution } from '../../local/engine';
 import { LocalAws } from '../support/local-aws';
 import { runRotation } from '../support/rotation-runner';
+import { pickWith, seeded } from '../support/random';
 
 let aws: LocalAws;
 let server: { url: string; stop: () => Promise<void> };
@@ -284,17 +285,6 @@ describe('the approval endpoint', () => {
   });
 });
 
-/** A small deterministic PRNG (mulberry32), so a failing fuzz run can be replayed. */
-function seeded(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface HostileRequest {
   method: string;
   path: string;
@@ -304,7 +294,7 @@ interface HostileRequest {
 
 /** One generated request: odd methods, mangled paths and links, wrong encodings, junk and oversized bodies. */
 function hostileRequest(random: () => number, link: string, n: number): HostileRequest {
-  const pick = <T>(items: T[]): T => items[Math.floor(random() * items.length)] as T;
+  const pick = pickWith(random);
   const junk = (length: number) => Buffer.from(Array.from({ length }, () => Math.floor(random() * 256)));
   const text = (length: number) =>
     Array.from({ length }, () =>

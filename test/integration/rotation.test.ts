@@ -59,6 +59,7 @@ describe('the rotation workflow against moto', () => {
     assert.equal(await aws.whoIs(old), 'InvalidClientTokenId');
     assert.deepEqual(await aws.keys('happy'), [{ id: output.newKeyId, status: 'Active' }]);
     assert.deepEqual(statesEntered(execution), [
+      'Receive Request',
       'Detect Keys',
       'Key Due?',
       'Rotation Approval Required?',
@@ -277,26 +278,8 @@ describe('the rotation workflow against moto', () => {
     assert.equal(execution.status, 'FAILED');
     assert.equal(execution.error, 'UserNotFound');
     assert.match(execution.cause ?? '', /IAM user nobody-here does not exist/);
-    assert.deepEqual(statesEntered(execution), ['Detect Keys', 'Invalid Request']);
+    assert.deepEqual(statesEntered(execution), ['Receive Request', 'Detect Keys', 'Invalid Request']);
   });
-
-  for (const [input, problem] of [
-    [{ userName: 'bad name!' }, /userName: userName may only hold letters/],
-    [{ userName: 'happy', colour: 'blue' }, /Unrecognized key.*colour/],
-    [{ userName: 'happy', config: { graceSeconds: -1 } }, /config.graceSeconds/],
-    [{ userName: 'happy', force: 'yes' }, /force/],
-    [{}, /userName/],
-  ] as const) {
-    it(`refuses malformed input ${JSON.stringify(input)} before any AWS call`, async () => {
-      const keysBefore = await aws.keys('happy');
-
-      const execution = await rotate(input);
-
-      assert.equal(execution.error, 'InvalidInput');
-      assert.match(execution.cause ?? '', problem);
-      assert.deepEqual(await aws.keys('happy'), keysBefore);
-    });
-  }
 
   it('never lets a secret access key out: not in histories, outputs, logs, errors, notifications, audits or the archive', async () => {
     const notifications = await aws.notifications();

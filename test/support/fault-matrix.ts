@@ -33,7 +33,15 @@ export class CallPoints {
   readonly seen: CallPoint[] = [];
 
   constructor(clients: Clients) {
-    for (const client of [clients.iam, clients.secrets, clients.sns, clients.ddb] as unknown as Stackful[]) {
+    for (const client of [
+      clients.iam,
+      clients.secrets,
+      clients.sns,
+      clients.ddb,
+      clients.sts,
+      clients.s3,
+      clients.sfn,
+    ] as unknown as Stackful[]) {
       this.watch(client);
     }
     const stsFor = clients.stsFor;

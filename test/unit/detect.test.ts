@@ -65,7 +65,10 @@ describe('detectKeys', () => {
     const iam = mockClient(IAMClient);
 
     await assert.rejects(
-      detectKeys({ iam: iam as unknown as IAMClient }, config, { ...request, input: { userName: 'a b' } }),
+      detectKeys(async () => ({ iam: iam as unknown as IAMClient }), config, {
+        ...request,
+        input: { userName: 'a b' },
+      }),
       { name: 'InvalidInput', message: /userName may only hold/ },
     );
     assert.equal(iam.calls().length, 0);
@@ -77,7 +80,10 @@ describe('detectKeys', () => {
     iam.on(GetUserCommand).rejects(missing);
 
     await assert.rejects(
-      detectKeys({ iam: iam as unknown as IAMClient }, config, { ...request, input: { userName: 'ghost' } }),
+      detectKeys(async () => ({ iam: iam as unknown as IAMClient }), config, {
+        ...request,
+        input: { userName: 'ghost' },
+      }),
       { name: 'UserNotFound', message: 'IAM user ghost does not exist' },
     );
   });
