@@ -24,6 +24,7 @@ export function handlerOf(arn: string): LocalHandlerName {
 export interface LocalState {
   Type: string;
   Resource?: string;
+  TimeoutSeconds?: number;
   ItemProcessor?: { States: Record<string, LocalState> };
 }
 

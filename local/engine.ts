@@ -143,6 +143,23 @@ function whenAborted(signal: AbortSignal | undefined): { promise: Promise<never>
   return { promise, dispose: () => signal?.removeEventListener('abort', fail) };
 }
 
+/**
+ * A callback task's TimeoutSeconds as the service enforces it: once it passes, the token is
+ * refused (TaskTimedOut) rather than quietly accepted by a wait nobody resumes.
+ */
+function timesOut(seconds: number | undefined): { promise: Promise<never>; dispose: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<never>((_, reject) => {
+    if (seconds === undefined) return;
+    timer = setTimeout(
+      () => reject(new LambdaError('States.Timeout', `no decision within ${seconds} seconds`)),
+      seconds * 1000,
+    );
+  });
+  promise.catch(() => {});
+  return { promise, dispose: () => clearTimeout(timer) };
+}
+
 /** The execution record of a local run, without what only the run itself keeps (logs, output). */
 export function recordOf(execution: LocalExecution): ExecutionRecord {
   const { logs: _logs, output: _output, error: _error, cause: _cause, ...record } = execution;
@@ -214,16 +231,18 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
         const decision = options.tokens.wait(token);
         // An abort ends the wait too, or the engine's task timer would hold the process for a day.
         const aborted = whenAborted(options.abort);
+        const expired = timesOut(definition.TimeoutSeconds);
         try {
           await invoke(handlerOf(parameters.FunctionName), { ...parameters.Payload, taskToken: token });
           attempt.submittedAt = Date.now();
           // Whatever decides runs in this run's context, so its log lines join the run's log.
           runContext.run(run, () => options.onWaiting?.(state, executionArn));
-          attempt.output = await Promise.race([decision, aborted.promise]);
+          attempt.output = await Promise.race([decision, aborted.promise, expired.promise]);
           attempt.endedAt = Date.now();
           return attempt.output;
         } finally {
           aborted.dispose();
+          expired.dispose();
           options.tokens.forget(token);
         }
       };

@@ -37,6 +37,13 @@ export const TRANSIENT = {
     'TooManyRequestsException',
     'Lambda.Unknown',
     'Sandbox.Timedout',
+    // The Lambda service's own errors: CDK would retry them without jitter, so every task
+    // turns that off (retryOnServiceExceptions: false) and they are retried here instead.
+    'Lambda.ServiceException',
+    'Lambda.AWSLambdaException',
+    'Lambda.SdkClientException',
+    'Lambda.ClientExecutionTimeoutException',
+    'Lambda.TooManyRequestsException',
   ],
   interval: Duration.seconds(2),
   backoffRate: 2,
@@ -81,6 +88,7 @@ export function rotationDefinition(
     new tasks.LambdaInvoke(scope, id, {
       lambdaFunction: fns[fn],
       payloadResponseOnly: true,
+      retryOnServiceExceptions: false,
       resultPath,
       payload,
       taskTimeout: sfn.Timeout.duration(Duration.minutes(2)),
@@ -89,6 +97,7 @@ export function rotationDefinition(
   const gate = (id: string, gateName: 'ROTATION' | 'DELETION', resultPath: string) =>
     new tasks.LambdaInvoke(scope, id, {
       lambdaFunction: fns['request-approval'],
+      retryOnServiceExceptions: false,
       integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
       payload: sfn.TaskInput.fromObject({
         taskToken: sfn.JsonPath.taskToken,

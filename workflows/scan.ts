@@ -25,6 +25,7 @@ export function scanDefinition(
   settings: ScanSettings,
 ): sfn.IChainable {
   const scan = new tasks.LambdaInvoke(scope, 'Scan Accounts', {
+    retryOnServiceExceptions: false,
     lambdaFunction: fns['scan-fleet'],
     payloadResponseOnly: true,
     payload: sfn.TaskInput.fromObject({
@@ -36,6 +37,7 @@ export function scanDefinition(
   }).addRetry(TRANSIENT);
 
   const start = new tasks.LambdaInvoke(scope, 'Start Rotation', {
+    retryOnServiceExceptions: false,
     lambdaFunction: fns['start-rotation'],
     payloadResponseOnly: true,
     taskTimeout: sfn.Timeout.duration(Duration.minutes(1)),
@@ -60,6 +62,7 @@ export function scanDefinition(
   }).itemProcessor(start);
 
   const summary = new tasks.LambdaInvoke(scope, 'Send Summary', {
+    retryOnServiceExceptions: false,
     lambdaFunction: fns['send-summary'],
     payloadResponseOnly: true,
     payload: sfn.TaskInput.fromObject({

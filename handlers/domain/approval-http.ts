@@ -1,5 +1,5 @@
 import type { Clients, Settings } from '../shared/clients';
-import { InvalidApprovalError } from '../shared/errors';
+import { ApprovalExpiredError, InvalidApprovalError } from '../shared/errors';
 import { logger } from '../shared/logger';
 import type { Signature } from '../shared/schemas';
 import { csrfToken, linkSignature, loadLinkKey, sameToken } from './approval-links';
@@ -135,7 +135,7 @@ async function route(deps: ApprovalApiDeps, request: HttpRequest): Promise<Outco
 }
 
 function closedReason(record: ApprovalRecord, now: Date): Omit<Outcome, 'record'> | undefined {
-  if (record.status !== 'PENDING') {
+  if (record.status !== 'PENDING' && record.status !== 'EXPIRED') {
     const by = record.signature ? ` by ${record.signature.signer} at ${record.signature.signedAt}` : '';
     return {
       status: 409,
@@ -143,7 +143,7 @@ function closedReason(record: ApprovalRecord, now: Date): Omit<Outcome, 'record'
       message: `This approval was already ${record.status.toLowerCase()}${by}.`,
     };
   }
-  if (now.toISOString() > record.expiresAt) {
+  if (record.status === 'EXPIRED' || now.toISOString() > record.expiresAt) {
     return {
       status: 410,
       title: 'Expired',
@@ -224,6 +224,7 @@ async function sign(
   } catch (error) {
     if (error instanceof InvalidApprovalError)
       return { status: 409, title: 'Not recorded', message: error.message, record };
+    if (error instanceof ApprovalExpiredError) return { status: 410, title: 'Expired', message: error.message, record };
     throw error;
   }
 }

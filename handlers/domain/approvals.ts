@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Clients, Settings } from '../shared/clients';
 import { canonicalJson, sha256Hex } from '../shared/digest';
-import { InvalidApprovalError, InvalidInputError } from '../shared/errors';
+import { ApprovalExpiredError, InvalidApprovalError, InvalidInputError } from '../shared/errors';
 import { logger } from '../shared/logger';
 import { GATE_STATES, Signature, type KeySummary, type RotationState } from '../shared/schemas';
 import { approvalLink, loadLinkKey } from './approval-links';
@@ -29,8 +29,12 @@ export interface ApprovalRecord {
   requestedBy: string;
   requestedAt: string;
   expiresAt: string;
-  /** SUPERSEDED: the gate's step was retried and asked again; only the newest request counts. */
-  status: 'PENDING' | 'APPROVED' | 'REJECTED' | 'SUPERSEDED';
+  /**
+   * SUPERSEDED: the gate's step was retried and asked again; only the newest request counts.
+   * EXPIRED: a decision was signed in the same instant the step timed out, so it resumed
+   * nothing; the signature stays on the record as evidence of the attempt.
+   */
+  status: 'PENDING' | 'APPROVED' | 'REJECTED' | 'SUPERSEDED' | 'EXPIRED';
   supersededBy?: string;
   failedAttempts: Record<string, number>;
   signature?: Signature;
@@ -173,8 +177,9 @@ export async function pendingApprovals(
 }
 
 /**
- * Move an approval out of PENDING, once: a conditional write, so of two decisions (or a
- * decision and a superseding request) exactly one wins. False when it was no longer pending.
+ * Move an approval out of PENDING (or another status `from`), once: a conditional write, so
+ * of two decisions (or a decision and a superseding request) exactly one wins. False when it
+ * was no longer in that status.
  */
 async function closePending(
   { ddb }: Pick<Clients, 'ddb'>,
@@ -182,6 +187,7 @@ async function closePending(
   approvalId: string,
   status: Exclude<ApprovalRecord['status'], 'PENDING'>,
   fields: Record<string, unknown>,
+  from: ApprovalRecord['status'] = 'PENDING',
 ): Promise<boolean> {
   const names = Object.keys(fields);
   try {
@@ -194,7 +200,7 @@ async function closePending(
         ExpressionAttributeNames: { '#status': 'status', ...Object.fromEntries(names.map((n) => [`#${n}`, n])) },
         ExpressionAttributeValues: {
           ':status': status,
-          ':pending': 'PENDING',
+          ':pending': from,
           ...Object.fromEntries(names.map((n) => [`:${n}`, fields[n]])),
         },
       }),
@@ -236,6 +242,7 @@ export function refusal(
   if (record.status === 'SUPERSEDED') {
     return 'this request was replaced by a newer one for the same step: use the newest link';
   }
+  if (record.status === 'EXPIRED') return `this approval expired at ${record.expiresAt}`;
   if (record.status !== 'PENDING') return `this approval was already decided (${record.status.toLowerCase()})`;
   if (now.toISOString() > record.expiresAt) return `this approval expired at ${record.expiresAt}`;
   const same = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
@@ -249,6 +256,9 @@ export function refusal(
   }
   return undefined;
 }
+
+/** The SFN API's errors for a task token that no longer waits. */
+const TOKEN_GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
 
 /**
  * Record a decision and resume the execution: single use (a conditional write), refused
@@ -284,16 +294,26 @@ export async function decide(
   if (!(await closePending({ ddb }, config, record.approvalId, decision.meaning, { signature }))) {
     throw new InvalidApprovalError('this approval was already decided');
   }
-  if (decision.meaning === 'APPROVED') {
-    await callbacks.sendTaskSuccess(record.taskToken, JSON.stringify(signature));
-  } else {
-    // The cause carries the whole signature, so the history shows who rejected and why (11.50).
-    const cause = JSON.stringify({
-      errorType: 'ApprovalRejected',
-      errorMessage: `rejected by ${signature.signer} (${signature.signerId}) at ${signature.signedAt}: ${reason}`,
-      signature,
-    });
-    await callbacks.sendTaskFailure(record.taskToken, 'ApprovalRejected', cause);
+  try {
+    if (decision.meaning === 'APPROVED') {
+      await callbacks.sendTaskSuccess(record.taskToken, JSON.stringify(signature));
+    } else {
+      // The cause carries the whole signature, so the history shows who rejected and why (11.50).
+      const cause = JSON.stringify({
+        errorType: 'ApprovalRejected',
+        errorMessage: `rejected by ${signature.signer} (${signature.signerId}) at ${signature.signedAt}: ${reason}`,
+        signature,
+      });
+      await callbacks.sendTaskFailure(record.taskToken, 'ApprovalRejected', cause);
+    }
+  } catch (error) {
+    // The step timed out between the expiry check and now: the decision took no effect.
+    if (!(error instanceof Error && TOKEN_GONE.has(error.name))) throw error;
+    await closePending({ ddb }, config, record.approvalId, 'EXPIRED', {}, decision.meaning);
+    logger.warn('decision arrived after the step timed out', { approvalId: record.approvalId, error: error.name });
+    throw new ApprovalExpiredError(
+      `this approval's step timed out before your decision reached it (${error.name}); nothing was changed`,
+    );
   }
   logger.info('approval decided', {
     approvalId: record.approvalId,

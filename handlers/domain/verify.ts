@@ -2,6 +2,7 @@ import { GetAccessKeyLastUsedCommand } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import type { Clients } from '../shared/clients';
 import {
+  KeyMissingError,
   NewKeyNotValidError,
   OldKeyStillAcceptedError,
   SecretMismatchError,
@@ -10,6 +11,7 @@ import {
 } from '../shared/errors';
 import { logger } from '../shared/logger';
 import type { StateWithNewKey } from '../shared/schemas';
+import { listKeys } from './keys';
 import { readKey, versionStages, versionWith } from './secret';
 
 /** Errors STS gives for a key it does not (or no longer) accept. */
@@ -17,10 +19,11 @@ const REFUSALS = new Set(['InvalidClientTokenId', 'SignatureDoesNotMatch', 'Acce
 
 /**
  * Step 6: sign `GetCallerIdentity` with the new key as stored in AWSCURRENT and require the
- * user's own ARN. A refusal is `NewKeyNotValid`, which the state machine retries with backoff.
+ * user's own ARN. A refusal is `NewKeyNotValid`, which the state machine retries with backoff,
+ * unless the key is gone from IAM (`KeyMissing`, straight to the rollback).
  */
 export async function verifyNewKey(
-  { secrets, stsFor }: Pick<Clients, 'secrets' | 'stsFor'>,
+  { iam, secrets, stsFor }: Pick<Clients, 'iam' | 'secrets' | 'stsFor'>,
   state: StateWithNewKey,
 ): Promise<{ keyId: string; arn: string; verifiedAt: string }> {
   const stored = await readKey(secrets, state.secretId, { VersionStage: 'AWSCURRENT' });
@@ -34,6 +37,10 @@ export async function verifyNewKey(
     arn = (await stsFor(stored).send(new GetCallerIdentityCommand({}))).Arn;
   } catch (error) {
     if (error instanceof Error && REFUSALS.has(error.name)) {
+      // Waiting out eventual consistency only makes sense for a key that still exists.
+      if (!(await listKeys(iam, state.userName)).some((key) => key.AccessKeyId === stored.accessKeyId)) {
+        throw new KeyMissingError(`new key ${stored.accessKeyId} no longer exists: it was deleted outside keyrot`);
+      }
       throw new NewKeyNotValidError(`STS refused ${stored.accessKeyId}: ${error.name}`);
     }
     throw error;

@@ -53,6 +53,19 @@ export class ArchiveConflictError extends Error {
   override readonly name = 'ArchiveConflict';
 }
 
+/**
+ * An AWS endpoint could not be reached, or answered 5xx without a named error, after the
+ * SDK's own retries. Named like the services' own transient errors so the workflow retries it.
+ */
+export class ServiceUnavailableError extends Error {
+  override readonly name = 'ServiceUnavailable';
+}
+
+/** A decision reached an approval whose gate had already timed out: recorded as too late, nothing resumed. */
+export class ApprovalExpiredError extends Error {
+  override readonly name = 'ApprovalExpired';
+}
+
 /** The approval record handed back by a gate is not a valid decision; fail closed. */
 export class InvalidApprovalError extends Error {
   override readonly name = 'InvalidApproval';

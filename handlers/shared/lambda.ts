@@ -2,7 +2,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { parser } from '@aws-lambda-powertools/parser/middleware';
 import middy from '@middy/core';
 import type { z } from 'zod';
-import { InvalidInputError } from './errors';
+import { InvalidInputError, ServiceUnavailableError } from './errors';
 import { logger } from './logger';
 import { describeIssues } from './schemas';
 
@@ -21,6 +21,36 @@ export function lambdaHandler<S extends z.ZodType, R>(schema: S, step: (input: z
         const detail = 'issues' in error ? describeIssues(error) : error.message;
         throw new InvalidInputError(`invalid input: ${detail}`);
       }
-      return step(event.data as z.infer<S>);
+      try {
+        return await step(event.data as z.infer<S>);
+      } catch (error) {
+        throw unreachableAsTransient(error);
+      }
     });
+}
+
+/** Node's codes for a connection that could not be made or was cut. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+]);
+
+/**
+ * The SDK throws Node's own error (name `Error`) when an endpoint cannot be reached, and an
+ * unnamed error for a bare 5xx; the state machine could only catch those, not retry them.
+ * They leave the handler as `ServiceUnavailable`; every named AWS error keeps its name.
+ */
+export function unreachableAsTransient(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const { code, $fault, $metadata } = error as { code?: string; $fault?: string; $metadata?: { attempts?: number } };
+  const network = (code !== undefined && NETWORK_CODES.has(code)) || error.name === 'TimeoutError';
+  const unnamedServerError = $fault === 'server' && ['Error', 'Unknown', 'UnknownError'].includes(error.name);
+  if (!network && !unnamedServerError) return error;
+  const attempts = $metadata?.attempts ? ` after ${$metadata.attempts} attempt(s)` : '';
+  return new ServiceUnavailableError(`AWS could not be reached${attempts}: ${code ?? error.name}: ${error.message}`);
 }

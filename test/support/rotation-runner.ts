@@ -13,21 +13,28 @@ export interface RunOptions {
   around?: LocalRunOptions['around'];
   /** The task tokens the run waits on (share them with an approval server). */
   tokens?: LocalTaskTokens;
+  /** Run this definition rather than the synthesized one (e.g. with retry intervals scaled down). */
+  definition?: SynthesizedDefinition;
+  /** `real` lets retry pauses (and Wait states) take their time; default `skip`. */
+  waits?: LocalRunOptions['waits'];
+  /** Called when a gate waits, after the approval exists, before it is answered as told. */
+  onWaiting?: LocalRunOptions['onWaiting'];
 }
 
 /** Run the synthesized workflow in the local engine with instant waits, answering gates as told. */
 export async function runRotation(input: unknown, options: RunOptions = {}): Promise<LocalExecution> {
   const key = JSON.stringify(options.context ?? {});
-  const definition = definitions.get(key) ?? synthesizeDefinition(options.context);
-  definitions.set(key, definition);
+  const definition = options.definition ?? definitions.get(key) ?? synthesizeDefinition(options.context);
+  if (!options.definition) definitions.set(key, definition);
   const tokens = options.tokens ?? new LocalTaskTokens();
   const decisions: Promise<unknown>[] = [];
   const execution = await runLocal(definition, {
     input,
     tokens,
-    waits: 'skip',
+    waits: options.waits ?? 'skip',
     around: options.around,
-    onWaiting: (_state, executionArn) => {
+    onWaiting: (state, executionArn) => {
+      options.onWaiting?.(state, executionArn);
       if (options.decision === 'none') return;
       decisions.push(
         decideAllPending({ ...clients, callbacks: tokens }, settings(), executionArn, {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { GetAccessKeyLastUsedCommand, IAMClient } from '@aws-sdk/client-iam';
+import { GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand } from '@aws-sdk/client-iam';
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
@@ -74,11 +74,23 @@ describe('verifyNewKey', () => {
     assert.equal(result.keyId, NEW_KEY);
   });
 
-  it('reports a refused key as NewKeyNotValid so the state machine retries it', async () => {
+  it('reports a refused key that IAM still lists as NewKeyNotValid, so the state machine retries it', async () => {
     secrets.on(GetSecretValueCommand).resolves(secretValue(NEW_KEY));
     sts.on(GetCallerIdentityCommand).rejects(refused('InvalidClientTokenId'));
+    iam.on(ListAccessKeysCommand).resolves({ AccessKeyMetadata: [{ AccessKeyId: OLD_KEY }, { AccessKeyId: NEW_KEY }] });
 
     await assert.rejects(verifyNewKey(clients, createdState()), { name: 'NewKeyNotValid' });
+  });
+
+  it('reports a refused key that IAM no longer lists as KeyMissing: no point waiting for it', async () => {
+    secrets.on(GetSecretValueCommand).resolves(secretValue(NEW_KEY));
+    sts.on(GetCallerIdentityCommand).rejects(refused('InvalidClientTokenId'));
+    iam.on(ListAccessKeysCommand).resolves({ AccessKeyMetadata: [{ AccessKeyId: OLD_KEY }] });
+
+    await assert.rejects(verifyNewKey(clients, createdState()), {
+      name: 'KeyMissing',
+      message: `new key ${NEW_KEY} no longer exists: it was deleted outside keyrot`,
+    });
   });
 
   it('refuses a key that authenticates as somebody else', async () => {
