@@ -100,8 +100,15 @@ async function showApprovalLinks(executionArn: string, state: string, out: Outpu
   }
 }
 
-/** Take the first free execution name of the day; undefined when the day's attempts are used up. */
-function claimName(input: ExecutionInput, stateMachineName: string, started: Date): string | undefined {
+/**
+ * Take the first free execution name of the day: `{ name }`, or `{ running }` naming the
+ * rotation of this user another process runs, or undefined when the day's attempts are used up.
+ */
+function claimName(
+  input: ExecutionInput,
+  stateMachineName: string,
+  started: Date,
+): { name: string } | { running: string } | undefined {
   for (let attempt = 1; attempt <= ATTEMPTS_PER_DAY; attempt += 1) {
     const name = executionName(input.userName, started, attempt);
     const claimed = claimExecution({
@@ -114,9 +121,9 @@ function claimName(input: ExecutionInput, stateMachineName: string, started: Dat
       input,
       events: [],
     });
-    if (claimed) return name;
+    if (claimed) return { name };
     // Another process may have claimed it a moment ago: that one is the running rotation.
-    if (findExecution(name)?.status === 'RUNNING') return undefined;
+    if (findExecution(name)?.status === 'RUNNING') return { running: name };
   }
   return undefined;
 }
@@ -125,13 +132,16 @@ async function rotateLocally(input: ExecutionInput, options: RotateOptions, out:
   const where = process.env.AWS_ENDPOINT_URL ? `AWS at ${process.env.AWS_ENDPOINT_URL}` : 'the real AWS account';
   const definition = synthesizeDefinition();
   const started = new Date();
-  const name = claimName(input, definition.stateMachineName, started);
-  if (!name) {
+  const claim = claimName(input, definition.stateMachineName, started);
+  if (!claim || 'running' in claim) {
     out.error(
-      `${input.userName} already has a rotation running or ${ATTEMPTS_PER_DAY} today; see keyrot list --local --user ${input.userName}`,
+      claim
+        ? `a rotation of ${input.userName} is already running: ${claim.running}`
+        : `${input.userName} was already rotated ${ATTEMPTS_PER_DAY} times today; try again tomorrow`,
     );
     return EXIT_CODES.CONFLICT;
   }
+  const { name } = claim;
   out.progress(`keyrot: rotating ${input.userName} with the local engine against ${where}`);
   out.progress(`         execution ${name} (keyrot status ${name} --local; keyrot abort ${name} --local)`);
   const tokens = new LocalTaskTokens();

@@ -155,6 +155,8 @@ function timesOut(seconds: number | undefined): { promise: Promise<never>; dispo
       () => reject(new LambdaError('States.Timeout', `no decision within ${seconds} seconds`)),
       seconds * 1000,
     );
+    // Like the engine's own task timer, it does not by itself keep the process alive.
+    timer.unref();
   });
   promise.catch(() => {});
   return { promise, dispose: () => clearTimeout(timer) };

@@ -1,6 +1,7 @@
 import {
   appendFileSync,
   existsSync,
+  linkSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -69,12 +70,18 @@ function writeAtomically(target: string, text: string): void {
  */
 export function claimExecution(record: ExecutionRecord): boolean {
   mkdirSync(storeDir(), { recursive: true });
+  // Written whole first, then linked into place (link refuses an existing name): a process
+  // that loses the race never reads a half-written record.
+  const temporary = `${file(record.name)}.${process.pid}.claim`;
+  writeFileSync(temporary, `${JSON.stringify({ ...record, pid: process.pid }, null, 2)}\n`);
   try {
-    writeFileSync(file(record.name), `${JSON.stringify({ ...record, pid: process.pid }, null, 2)}\n`, { flag: 'wx' });
+    linkSync(temporary, file(record.name));
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw error;
+  } finally {
+    rmSync(temporary, { force: true });
   }
 }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { ApprovalRecord } from '../../handlers/domain/approvals';
+import { summarize } from '../../handlers/domain/outcome';
 import type { LocalExecution } from '../../local/engine';
 import { LocalAws } from '../support/local-aws';
 import { runRotation } from '../support/rotation-runner';
@@ -236,6 +237,82 @@ describe('the approval endpoint', () => {
     assert.match(await response.text(), /This approval expired at/);
     assert.equal(execution.error, 'ROLLED_BACK');
     assert.match(execution.cause ?? '', /States\.Timeout/);
+  });
+
+  it('records exactly one of two decisions posted at the same instant, and resumes the execution once', async () => {
+    const raced = await waitingRotation('raced-user');
+
+    const responses = await Promise.all([
+      post(raced.link, form(raced)),
+      post(raced.link, form(raced, { username: 'system-owner', password: 'Demo-Approver-2!', meaning: 'REJECTED' })),
+    ]);
+    const statuses = responses.map((response) => response.status);
+    const execution = await raced.run;
+    const record = await raced.record();
+
+    assert.deepEqual([...statuses].sort(), [200, 409]);
+    const winner = statuses[0] === 200 ? 'APPROVED' : 'REJECTED';
+    assert.equal(record.status, winner);
+    assert.equal(summarize(execution.events).outcome, winner === 'APPROVED' ? 'ROTATED' : 'ROLLED_BACK');
+    const resumed = execution.events.filter((event) => /^Task(Succeeded|Failed)$/.test(event.type));
+    assert.equal(resumed.length, 1, 'the gate was answered once');
+  });
+
+  it('keeps the record and the execution consistent when decisions race the approval timeout', async () => {
+    const offsets = [-300, -40, -20, -5, 0, 10];
+    const races = await Promise.all(
+      offsets.map(async (offset, i) => {
+        const racing = await waitingRotation(`timeout-race-${i}`, {}, { 'keyrot:approvalTimeoutSeconds': '2' });
+        const expiresAt = Date.parse((await racing.record()).expiresAt);
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresAt + offset - Date.now())));
+        const response = await post(racing.link, form(racing));
+        const execution = await racing.run;
+        return { status: response.status, record: await racing.record(), outcome: summarize(execution.events).outcome };
+      }),
+    );
+
+    for (const race of races) {
+      if (race.status === 200) {
+        assert.equal(race.record.status, 'APPROVED');
+        assert.equal(race.outcome, 'ROTATED');
+      } else {
+        assert.equal(race.status, 410, JSON.stringify(race));
+        assert.ok(['PENDING', 'EXPIRED'].includes(race.record.status), race.record.status);
+        assert.equal(race.outcome, 'ROLLED_BACK', 'the gate timed out: rollback');
+      }
+    }
+    process.stdout.write(
+      `# timeout races: ${races.map((r, i) => `${offsets[i]} ms → ${r.status} ${r.record.status} ${r.outcome}`).join('; ')}\n`,
+    );
+  });
+
+  it('marks a decision that reaches a gate already timed out EXPIRED, resuming nothing', async () => {
+    const late = await waitingRotation('too-late-user', {}, { 'keyrot:approvalTimeoutSeconds': '1' });
+    const execution = await late.run;
+    const pending = await late.record();
+    const { clients, settings } = modules.clients;
+
+    // The expiry check passed a moment before the step timed out (clock skew, a slow sign-in).
+    const signing = modules.approvals.decide(
+      { ddb: clients.ddb, callbacks: tokens },
+      settings(),
+      {
+        approvalId: pending.approvalId,
+        signer: { username: 'quality-approver', name: 'Quinn Avery (QA Lead)' },
+        meaning: 'APPROVED',
+        reason: 'CR-1042 reviewed',
+      },
+      new Date(Date.parse(pending.expiresAt) - 1),
+    );
+
+    await assert.rejects(signing, { name: 'ApprovalExpired', message: /timed out before your decision reached it/ });
+    const record = await late.record();
+    assert.equal(record.status, 'EXPIRED');
+    assert.equal(record.signature?.signerId, 'quality-approver', 'the attempt stays on the record');
+    assert.equal(summarize(execution.events).outcome, 'ROLLED_BACK');
+    const page = await fetch(late.link);
+    assert.equal(page.status, 410);
+    assert.match(await page.text(), /expired/);
   });
 
   it('survives 10,000 hostile requests: no 5xx, no crash, no state change, every response well-formed', async () => {
