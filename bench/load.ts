@@ -6,6 +6,7 @@
  */
 import { startMoto } from '../local/moto';
 import { seedKeyrotResources, seedUser } from '../local/seed';
+import { inParallel, spread } from '../test/support/parallel';
 
 const SIZES = (process.env.BENCH_LOAD_SIZES ?? '10,100').split(',').map(Number);
 const moto = await startMoto();
@@ -43,44 +44,25 @@ try {
   for (const size of SIZES) {
     const batch = users.slice(next, next + size);
     next += size;
-    let peakRss = 0;
-    let peakHeap = 0;
-    const sample = setInterval(() => {
-      const memory = process.memoryUsage();
-      peakRss = Math.max(peakRss, memory.rss);
-      peakHeap = Math.max(peakHeap, memory.heapUsed);
-    }, 20);
-    const start = performance.now();
-    const results = await Promise.all(
-      batch.map(async (user) => {
-        const begin = performance.now();
-        const execution = await rotate(user);
-        return {
-          ms: performance.now() - begin,
-          outcome: (execution.output as { outcome?: string })?.outcome ?? execution.error,
-        };
-      }),
-    );
-    const wall = (performance.now() - start) / 1000;
-    clearInterval(sample);
-    const times = results.map((r) => r.ms).sort((a, b) => a - b);
+    const run = await inParallel(batch, rotate);
+    const { median, max } = spread(run.results.map((r) => r.ms));
     const outcomes = Object.entries(
-      results.reduce<Record<string, number>>(
-        (acc, r) => ({ ...acc, [String(r.outcome)]: (acc[String(r.outcome)] ?? 0) + 1 }),
-        {},
-      ),
+      run.results.reduce<Record<string, number>>((acc, { value }) => {
+        const outcome = String((value.output as { outcome?: string })?.outcome ?? value.error);
+        return { ...acc, [outcome]: (acc[outcome] ?? 0) + 1 };
+      }, {}),
     )
       .map(([outcome, n]) => `${n} ${outcome}`)
       .join(', ');
     console.log(
       [
         String(size).padStart(8),
-        wall.toFixed(1).padStart(9),
-        (size / wall).toFixed(1).padStart(14),
-        times[Math.floor(times.length / 2)]!.toFixed(0).padStart(12),
-        times.at(-1)!.toFixed(0).padStart(9),
-        (peakRss / 1048576).toFixed(0).padStart(15),
-        (peakHeap / 1048576).toFixed(0).padStart(16),
+        run.wallSeconds.toFixed(1).padStart(9),
+        (size / run.wallSeconds).toFixed(1).padStart(14),
+        median.toFixed(0).padStart(12),
+        max.toFixed(0).padStart(9),
+        run.peakRssMiB.toFixed(0).padStart(15),
+        run.peakHeapMiB.toFixed(0).padStart(16),
         `   ${outcomes}`,
       ].join(''),
     );

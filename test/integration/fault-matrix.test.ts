@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { summarize } from '../../handlers/domain/outcome';
 import type { LocalExecution } from '../../local/engine';
-import type { LocalKey } from '../../local/seed';
 import { recordOutputs } from '../support/faults';
 import { CallPoints, distinct, type CallPoint, type Fault } from '../support/fault-matrix';
+import { invariantViolations } from '../support/invariants';
 import { LocalAws } from '../support/local-aws';
 import { runRotation } from '../support/rotation-runner';
 
@@ -29,38 +29,6 @@ interface Row {
   violations: string[];
 }
 
-/** The invariants, checked from outside the workflow after a run. */
-async function violations(user: string, original: LocalKey, execution: LocalExecution): Promise<string[]> {
-  const found: string[] = [];
-  const current = await aws.secretKey(user, 'AWSCURRENT');
-  const previous = await aws.secretKey(user, 'AWSPREVIOUS');
-  const keys = await aws.keys(user);
-  const userArn = `arn:aws:iam::123456789012:user/${user}`;
-  if (!current || (await aws.whoIs(current)) !== userArn) found.push('AWSCURRENT does not authenticate as the user');
-  const named = new Set([current?.accessKeyId, previous?.accessKeyId]);
-  for (const key of keys) if (!named.has(key.id)) found.push(`orphan key ${key.id}: not AWSCURRENT nor AWSPREVIOUS`);
-  if (keys.filter((key) => key.id !== original.accessKeyId).length > 1) found.push('more than one new key survived');
-  const { outcome } = summarize(execution.events);
-  if (!['ROTATED', 'ROLLED_BACK', 'ROLLBACK_FAILED', 'FAILED', 'REJECTED'].includes(outcome)) {
-    found.push(`outcome ${outcome} is not a named one`);
-  }
-  const onlyOriginal = keys.length === 1 && keys[0]?.id === original.accessKeyId && keys[0].status === 'Active';
-  if (outcome === 'ROTATED' && (current?.accessKeyId === original.accessKeyId || keys.length !== 1)) {
-    found.push('ROTATED, but the original key is still the current one or not the only one left');
-  }
-  if (outcome === 'ROTATED' && (await aws.whoIs(original)) !== 'InvalidClientTokenId') {
-    found.push('ROTATED, but the original key still authenticates');
-  }
-  if (
-    (outcome === 'ROLLED_BACK' || outcome === 'FAILED') &&
-    !(onlyOriginal && current?.accessKeyId === original.accessKeyId)
-  ) {
-    found.push(`${outcome}, but the user is not back on the original key alone`);
-  }
-  emitted.push(JSON.stringify(execution));
-  return found;
-}
-
 async function run(
   scenario: Row['scenario'],
   fault?: Fault,
@@ -73,7 +41,8 @@ async function run(
     { userName: user, requestedBy: 'ops', force: true, config },
     { decision: scenario, around: points.around },
   );
-  return { execution, violations: await violations(user, original, execution) };
+  emitted.push(JSON.stringify(execution));
+  return { execution, violations: await invariantViolations(aws, user, original, execution) };
 }
 
 describe('the fault-injection matrix', () => {
