@@ -7,7 +7,7 @@ import { summarize } from '../../handlers/domain/outcome';
 import { causeMessage } from '../../handlers/shared/errors';
 import { synthesizeDefinition, type LocalHandlerName, type SynthesizedDefinition } from '../../local/definition';
 import type { LocalKey } from '../../local/seed';
-import { injectFault, recordOutputs } from '../support/faults';
+import { injectFault, recordOutputs, type Fault } from '../support/faults';
 import { LocalAws } from '../support/local-aws';
 import { runRotation } from '../support/rotation-runner';
 
@@ -20,7 +20,7 @@ import { runRotation } from '../support/rotation-runner';
  */
 const SCALE = 20;
 /** Timer and event-loop slack allowed on top of a pause's upper bound. */
-const SLACK_MS = 60;
+const SLACK_MS = 150;
 const config = { validationMode: 'none', graceSeconds: 0 } as const;
 
 interface Retrier {
@@ -70,6 +70,8 @@ const capSeconds = (retrier: Retrier, k: number) =>
   Math.min(retrier.IntervalSeconds * retrier.BackoffRate ** k, retrier.MaxDelaySeconds);
 
 interface Scenario {
+  /** A fault armed on one of the shared clients for the run. */
+  fault?: { client: 'iam' | 'sns' } & Fault;
   /** Runs before each handler invocation, with how many times that handler ran before. */
   before?: (handler: LocalHandlerName, runs: number, user: string) => Promise<void> | void;
   decision?: 'APPROVED' | 'none';
@@ -82,6 +84,7 @@ async function rotate(scenario: Scenario = {}) {
   const original = await aws.seedUser(user);
   secrets.push(original.secretAccessKey);
   running = { user, original };
+  const disarm = scenario.fault ? injectFault(clients[scenario.fault.client], scenario.fault) : () => {};
   const invocations: Invocation[] = [];
   const execution = await runRotation(
     { userName: user, requestedBy: 'ops', force: true, config },
@@ -103,7 +106,7 @@ async function rotate(scenario: Scenario = {}) {
         }
       },
     },
-  );
+  ).finally(disarm);
   emitted.push(JSON.stringify(execution));
   const outcome = summarize(execution.events).outcome;
   const runs = (handler: LocalHandlerName) => invocations.filter((i) => i.handler === handler);
@@ -141,6 +144,34 @@ async function keysAndSecret(user: string) {
     current: current?.accessKeyId,
     currentWorks: current ? (await aws.whoIs(current)) === `arn:aws:iam::123456789012:user/${user}` : false,
   };
+}
+
+/** The user is back where it started: the original key alone, current in the secret, working. */
+async function assertBackOnOriginal(run: { user: string; original: LocalKey }): Promise<void> {
+  const after = await keysAndSecret(run.user);
+  assert.deepEqual(after.keys, [{ id: run.original.accessKeyId, status: 'Active' }], 'only the original key is left');
+  assert.equal(after.current, run.original.accessKeyId);
+  assert.ok(after.currentWorks);
+}
+
+/**
+ * STS refuses (InvalidClientTokenId) every key but the user's original while `refusing()`
+ * holds, as it does for a key IAM has not propagated yet.
+ */
+async function withNewKeysRefused<T>(refusing: () => boolean, body: () => Promise<T>): Promise<T> {
+  const stsFor = clients.stsFor;
+  clients.stsFor = (credentials) => {
+    const sts = stsFor(credentials);
+    if (credentials.accessKeyId !== running?.original.accessKeyId && refusing()) {
+      injectFault(sts, { command: 'GetCallerIdentityCommand', when: 'before', error: 'InvalidClientTokenId' });
+    }
+    return sts;
+  };
+  try {
+    return await body();
+  } finally {
+    clients.stsFor = stsFor;
+  }
 }
 
 /** A port nothing listens on: connections to it are refused at once. */
@@ -205,14 +236,15 @@ describe('faults beyond a dying Lambda', () => {
   });
 
   it('rides out IAM throttling at CreateAccessKey with growing, jittered pauses', async () => {
-    const disarm = injectFault(clients.iam, {
-      command: 'CreateAccessKeyCommand',
-      when: 'before',
-      error: 'Throttling',
-      times: 3,
+    const run = await rotate({
+      fault: {
+        client: 'iam',
+        command: 'CreateAccessKeyCommand',
+        when: 'before',
+        error: 'Throttling',
+        times: 3,
+      },
     });
-    const run = await rotate();
-    disarm();
 
     assert.equal(run.outcome, 'ROTATED');
     assert.deepEqual(
@@ -226,33 +258,32 @@ describe('faults beyond a dying Lambda', () => {
   });
 
   it('rolls back cleanly when IAM ServiceFailure outlasts the retries (each try had created a key)', async () => {
-    const disarm = injectFault(clients.iam, {
-      command: 'CreateAccessKeyCommand',
-      when: 'after',
-      error: 'ServiceFailure',
-      times: 1_000,
+    const run = await rotate({
+      fault: {
+        client: 'iam',
+        command: 'CreateAccessKeyCommand',
+        when: 'after',
+        error: 'ServiceFailure',
+        times: 1_000,
+      },
     });
-    const run = await rotate();
-    disarm();
 
     assert.equal(run.outcome, 'ROLLED_BACK');
     assert.equal(run.runs('create-key').length, 5, 'one try and four retries');
     checkPauses('Create Access Key', run.runs('create-key'));
-    const after = await keysAndSecret(run.user);
-    assert.deepEqual(after.keys, [{ id: run.original.accessKeyId, status: 'Active' }], 'no key of the tries is left');
-    assert.equal(after.current, run.original.accessKeyId);
-    assert.ok(after.currentWorks);
+    await assertBackOnOriginal(run);
   });
 
   it('fails detection cleanly when IAM throttles for good, having changed nothing', async () => {
-    const disarm = injectFault(clients.iam, {
-      command: 'GetUserCommand',
-      when: 'before',
-      error: 'Throttling',
-      times: 1_000,
+    const run = await rotate({
+      fault: {
+        client: 'iam',
+        command: 'GetUserCommand',
+        when: 'before',
+        error: 'Throttling',
+        times: 1_000,
+      },
     });
-    const run = await rotate();
-    disarm();
 
     assert.equal(run.execution.status, 'FAILED');
     assert.equal(run.execution.error, 'Throttling');
@@ -269,20 +300,18 @@ describe('faults beyond a dying Lambda', () => {
     const windowMs = 500; // 10 s deployed
     let createdAt = Number.POSITIVE_INFINITY;
     const refusedAt: number[] = [];
-    const stsFor = clients.stsFor;
-    clients.stsFor = (credentials) => {
-      const sts = stsFor(credentials);
-      if (credentials.accessKeyId !== running?.original.accessKeyId && Date.now() < createdAt + windowMs) {
-        injectFault(sts, { command: 'GetCallerIdentityCommand', when: 'before', error: 'InvalidClientTokenId' });
-        refusedAt.push(Date.now() - createdAt);
-      }
-      return sts;
+    const young = () => {
+      const refusing = Date.now() < createdAt + windowMs;
+      if (refusing) refusedAt.push(Date.now() - createdAt);
+      return refusing;
     };
-    const run = await rotate({
-      before: (handler) => {
-        if (handler === 'create-key') createdAt = Math.min(createdAt, Date.now());
-      },
-    }).finally(() => (clients.stsFor = stsFor));
+    const run = await withNewKeysRefused(young, () =>
+      rotate({
+        before: (handler) => {
+          if (handler === 'create-key') createdAt = Math.min(createdAt, Date.now());
+        },
+      }),
+    );
 
     assert.equal(run.outcome, 'ROTATED');
     const verify = run.runs('verify-key');
@@ -293,23 +322,15 @@ describe('faults beyond a dying Lambda', () => {
   });
 
   it('rolls back after the eventual-consistency budget when STS never accepts the new key', async () => {
-    const stsFor = clients.stsFor;
-    clients.stsFor = (credentials) => {
-      const sts = stsFor(credentials);
-      if (credentials.accessKeyId !== running?.original.accessKeyId) {
-        injectFault(sts, { command: 'GetCallerIdentityCommand', when: 'before', error: 'InvalidClientTokenId' });
-      }
-      return sts;
-    };
-    const run = await rotate().finally(() => (clients.stsFor = stsFor));
+    const run = await withNewKeysRefused(
+      () => true,
+      () => rotate(),
+    );
 
     assert.equal(run.outcome, 'ROLLED_BACK');
     assert.equal(run.runs('verify-key').length, 7, 'one try and six retries');
     checkPauses('Verify New Key', run.runs('verify-key'));
-    const after = await keysAndSecret(run.user);
-    assert.deepEqual(after.keys, [{ id: run.original.accessKeyId, status: 'Active' }]);
-    assert.equal(after.current, run.original.accessKeyId);
-    assert.ok(after.currentWorks);
+    await assertBackOnOriginal(run);
   });
 
   it('retries Distribute Key while Secrets Manager is out of reach, then rotates', async () => {
@@ -343,9 +364,7 @@ describe('faults beyond a dying Lambda', () => {
       ['ServiceUnavailable', 'ok'],
     );
     checkPauses('Roll Back', run.runs('roll-back'));
-    const after = await keysAndSecret(run.user);
-    assert.deepEqual(after.keys, [{ id: run.original.accessKeyId, status: 'Active' }]);
-    assert.equal(after.current, run.original.accessKeyId);
+    await assertBackOnOriginal(run);
     assert.match(
       causeMessage(run.execution.cause) ?? '',
       /AWS could not be reached after \d attempt\(s\): ECONNREFUSED/,
@@ -371,14 +390,15 @@ describe('faults beyond a dying Lambda', () => {
   });
 
   it('never fails a rotation because notifications fail, and records that they did', async () => {
-    const disarm = injectFault(clients.sns, {
-      command: 'PublishCommand',
-      when: 'before',
-      error: 'AuthorizationErrorException',
-      times: 1_000,
+    const run = await rotate({
+      fault: {
+        client: 'sns',
+        command: 'PublishCommand',
+        when: 'before',
+        error: 'AuthorizationErrorException',
+        times: 1_000,
+      },
     });
-    const run = await rotate();
-    disarm();
 
     assert.equal(run.outcome, 'ROTATED');
     assert.match(JSON.stringify(run.execution.events), /\\"notifyError\\":\\"AuthorizationErrorException\\"/);
@@ -421,10 +441,7 @@ describe('faults beyond a dying Lambda', () => {
       run.execution.cause ?? '',
       new RegExp(`new key ${deleted} no longer exists: it was deleted outside keyrot`),
     );
-    const after = await keysAndSecret(run.user);
-    assert.deepEqual(after.keys, [{ id: run.original.accessKeyId, status: 'Active' }]);
-    assert.equal(after.current, run.original.accessKeyId);
-    assert.ok(after.currentWorks);
+    await assertBackOnOriginal(run);
   });
 
   it('stops with a clear cause when someone deletes the old key while the deletion approval waits', async () => {
