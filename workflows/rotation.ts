@@ -84,7 +84,13 @@ export function rotationDefinition(
 ): sfn.IChainable {
   // resultPath undefined means the result replaces the state (ASL's default); an explicit '$'
   // would be the same in AWS, but aws-local-stepfunctions 3.0 stores it under a '$' key.
-  const step = (id: string, fn: HandlerName, resultPath: string | undefined, payload?: sfn.TaskInput) =>
+  const step = (
+    id: string,
+    fn: HandlerName,
+    resultPath: string | undefined,
+    payload?: sfn.TaskInput,
+    retry: sfn.RetryProps = TRANSIENT,
+  ) =>
     new tasks.LambdaInvoke(scope, id, {
       lambdaFunction: fns[fn],
       payloadResponseOnly: true,
@@ -92,7 +98,7 @@ export function rotationDefinition(
       resultPath,
       payload,
       taskTimeout: sfn.Timeout.duration(Duration.minutes(2)),
-    }).addRetry(TRANSIENT);
+    }).addRetry(retry);
 
   const gate = (id: string, gateName: 'ROTATION' | 'DELETION', resultPath: string) =>
     new tasks.LambdaInvoke(scope, id, {
@@ -124,7 +130,9 @@ export function rotationDefinition(
   const rotated = new sfn.Succeed(scope, 'Rotated', { outputPath: '$.summary' });
 
   // Rollback: a branch of its own, entered from every failure after the key exists.
-  const rollback = step('Roll Back', 'roll-back', '$.rollback')
+  // The safety net outlasts a longer outage than the steps it protects: ten tries over up to
+  // about six minutes (2+4+8+16+32+60×5 s of pauses) before it raises ROLLBACK_FAILED.
+  const rollback = step('Roll Back', 'roll-back', '$.rollback', undefined, { ...TRANSIENT, maxAttempts: 10 })
     .addCatch(
       new sfn.Pass(scope, 'Record Rollback Error', {
         parameters: { outcome: 'ROLLBACK_FAILED', 'cause.$': '$.rollbackError.Cause' },
