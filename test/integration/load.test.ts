@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { summarize } from '../../handlers/domain/outcome';
 import type { LocalKey } from '../../local/seed';
-import { recordOutputs } from '../support/faults';
+import { assertNoSecretIn, recordSecrets } from '../support/faults';
 import { invariantViolations } from '../support/invariants';
 import { LocalAws } from '../support/local-aws';
 import { inParallel, spread } from '../support/parallel';
@@ -21,10 +21,7 @@ describe('load', () => {
   before(async () => {
     aws = await LocalAws.start();
     const { clients } = await import('../../handlers/shared/clients');
-    recordOutputs(clients.iam, 'CreateAccessKeyCommand', (output) => {
-      const key = (output as { AccessKey?: { SecretAccessKey?: string } }).AccessKey;
-      if (key?.SecretAccessKey) secrets.push(key.SecretAccessKey);
-    });
+    recordSecrets(clients.iam, secrets);
   });
   after(async () => aws?.stop());
 
@@ -57,8 +54,6 @@ describe('load', () => {
       }
     }
     assert.deepEqual(broken, []);
-    const everything = run.results.map((r) => JSON.stringify(r.value)).join('\n');
-    assert.ok(secrets.length >= 2 * N, `${secrets.length} secrets to look for`);
-    for (const secret of secrets) assert.equal(everything.includes(secret), false, 'a secret access key leaked');
+    assertNoSecretIn(run.results.map((r) => JSON.stringify(r.value)).join('\n'), secrets, 2 * N);
   });
 });

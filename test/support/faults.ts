@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+
 /**
  * Fault injection through the SDK's middleware stack: the handler's code runs unchanged and
  * meets the fault exactly where a real one would happen.
@@ -44,12 +46,19 @@ export function injectFault(client: Stackful, fault: Fault): () => void {
   return () => void client.middlewareStack.remove(name);
 }
 
-/** Record every output of one command on a client (e.g. each CreateAccessKey's secret). */
-export function recordOutputs(client: Stackful, command: string, sink: (output: unknown) => void): void {
+/** Collect the secret access key of every CreateAccessKey made through `iam`, to search for later. */
+export function recordSecrets(iam: Stackful, secrets: string[]): void {
   const middleware = (next: Next, context: { commandName?: string }) => async (args: unknown) => {
     const result = await next(args);
-    if (context.commandName === command) sink(result.output);
+    const key = (result.output as { AccessKey?: { SecretAccessKey?: string } }).AccessKey;
+    if (context.commandName === 'CreateAccessKeyCommand' && key?.SecretAccessKey) secrets.push(key.SecretAccessKey);
     return result;
   };
-  client.middlewareStack.add(middleware as never, { step: 'initialize', name: `keyrot-record-${(counter += 1)}` });
+  iam.middlewareStack.add(middleware as never, { step: 'initialize', name: `keyrot-record-${(counter += 1)}` });
+}
+
+/** Fail if any of the secrets appears in `emitted`; at least `minimum` must have been collected. */
+export function assertNoSecretIn(emitted: string, secrets: string[], minimum: number): void {
+  assert.ok(secrets.length >= minimum, `${secrets.length} secrets to look for, expected at least ${minimum}`);
+  for (const secret of secrets) assert.equal(emitted.includes(secret), false, 'a secret access key leaked');
 }
