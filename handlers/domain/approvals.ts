@@ -242,9 +242,12 @@ export function refusal(
   if (record.status === 'SUPERSEDED') {
     return 'this request was replaced by a newer one for the same step: use the newest link';
   }
-  if (record.status === 'EXPIRED') return `this approval expired at ${record.expiresAt}`;
-  if (record.status !== 'PENDING') return `this approval was already decided (${record.status.toLowerCase()})`;
-  if (now.toISOString() > record.expiresAt) return `this approval expired at ${record.expiresAt}`;
+  if (record.status !== 'PENDING' && record.status !== 'EXPIRED') {
+    return `this approval was already decided (${record.status.toLowerCase()})`;
+  }
+  if (record.status === 'EXPIRED' || now.toISOString() > record.expiresAt) {
+    return `this approval expired at ${record.expiresAt}`;
+  }
   const same = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
   const identities = [signer.username, signer.name];
   if (identities.some((id) => same(id, record.requestedBy)))

@@ -15,8 +15,9 @@ export interface DetectRequest {
 }
 
 /**
- * Step 1: validate the request (before any AWS call, even the member account's AssumeRole), read the user's keys, their age and last use, and decide
- * ROTATE / NOT_DUE / NO_KEY / EXEMPT / BLOCKED. Reads only; never changes anything.
+ * Step 1: validate the request (before any AWS call, even the member account's AssumeRole),
+ * read the user's keys, their age and last use, and decide ROTATE / NOT_DUE / NO_KEY / EXEMPT /
+ * BLOCKED. Reads only; never changes anything.
  */
 export async function detectKeys(
   clientsIn: (account: string | undefined) => Promise<Pick<Clients, 'iam'>>,
