@@ -7,6 +7,7 @@ import {
 import { approvalLink, loadLinkKey } from '../handlers/domain/approval-links';
 import { decideAllPending, pendingApprovals } from '../handlers/domain/approvals';
 import { archiveExecution, archiveSettings } from '../handlers/domain/archive';
+import { asHandler } from '../local/ledger';
 import { normalizeEvent, type HistoryEvent } from '../handlers/domain/execution-record';
 import { summarize } from '../handlers/domain/outcome';
 import { clients, settings } from '../handlers/shared/clients';
@@ -192,7 +193,10 @@ async function rotateLocally(input: ExecutionInput, options: RotateOptions, out:
   const archive = archiveSettings();
   if (archive) {
     try {
-      const written = await archiveExecution(clients, archive, recordOf(execution));
+      // Deployed, the archiver Lambda does this when the execution ends: its calls are its own.
+      const written = await asHandler('archive-execution', () =>
+        archiveExecution(clients, archive, recordOf(execution)),
+      );
       archived = `s3://${archive.bucket}/${written.recordKey}`;
       out.progress(`         archived under Object Lock: ${archived} (chain entry ${written.entry.seq})`);
     } catch (error) {

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import { handleApprovalRequest } from '../handlers/domain/approval-http';
 import type { TaskCallbacks } from '../handlers/domain/approvals';
 import { clients, settings } from '../handlers/shared/clients';
+import { asHandler, recordCallLedger } from './ledger';
 
 /** Bodies larger than this are not read: the endpoint refuses anything over 16 KiB anyway. */
 const READ_LIMIT = 64 * 1024;
@@ -28,6 +29,7 @@ export interface ApprovalServer {
  * KEYROT_APPROVAL_BASE_URL so the links in notifications point here.
  */
 export async function startApprovalServer(callbacks: TaskCallbacks, port = 0): Promise<ApprovalServer> {
+  recordCallLedger();
   const server = createServer((request, response) => {
     void (async () => {
       try {
@@ -38,15 +40,18 @@ export async function startApprovalServer(callbacks: TaskCallbacks, port = 0): P
             Array.isArray(value) ? value.join(', ') : value,
           ]),
         );
-        const answer = await handleApprovalRequest(
-          { clients, callbacks, config: settings() },
-          {
-            method: (request.method ?? 'GET').toUpperCase(),
-            path: url.pathname,
-            query: Object.fromEntries(url.searchParams),
-            headers,
-            body: await readBody(request),
-          },
+        const body = await readBody(request);
+        const answer = await asHandler('approval-api', () =>
+          handleApprovalRequest(
+            { clients, callbacks, config: settings() },
+            {
+              method: (request.method ?? 'GET').toUpperCase(),
+              path: url.pathname,
+              query: Object.fromEntries(url.searchParams),
+              headers,
+              body,
+            },
+          ),
         );
         response.writeHead(answer.status, answer.headers).end(answer.body);
       } catch {

@@ -4,6 +4,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import type { TaskCallbacks } from '../handlers/domain/approvals';
 import { logger } from '../handlers/shared/logger';
 import { handlerOf, type LocalHandlerName, type LocalState, type SynthesizedDefinition } from './definition';
+import { asHandler, recordCallLedger } from './ledger';
 import { appendLog } from './store';
 import type { ExecutionRecord } from '../handlers/domain/execution-record';
 import { toHistory, type EventLog, type TaskAttempt } from './history';
@@ -178,6 +179,7 @@ export function localExecutionArn(stateMachineName: string, name: string): strin
  * handler in-process, and return the execution with its history in `GetExecutionHistory` form.
  */
 export async function runLocal(synthesized: SynthesizedDefinition, options: LocalRunOptions): Promise<LocalExecution> {
+  recordCallLedger();
   const name = options.name ?? `local-${new Date().toISOString().replace(/[-:.]/g, '')}-${randomUUID().slice(0, 8)}`;
   const stateMachineArn = `arn:aws:states:us-east-1:000000000000:stateMachine:${synthesized.stateMachineName}`;
   const executionArn = localExecutionArn(synthesized.stateMachineName, name);
@@ -191,7 +193,7 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
     const handler = await loadHandler(fn);
     // A Lambda sees JSON, not objects: round-trip so local and deployed behave alike.
     const payload = JSON.parse(JSON.stringify(event)) as unknown;
-    const call = () => runContext.run(run, () => handler(payload, lambdaContext(fn)));
+    const call = () => runContext.run(run, () => asHandler(fn, () => handler(payload, lambdaContext(fn))));
     try {
       const result = await (options.around ? options.around(fn, call) : call());
       return JSON.parse(JSON.stringify(result ?? null)) as unknown;

@@ -1,6 +1,7 @@
 import { IAMClient } from '@aws-sdk/client-iam';
 import { ListAccountsCommand, OrganizationsClient } from '@aws-sdk/client-organizations';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { hooked } from '../shared/clients';
 
 /** Which accounts keyrot manages and how it gets into them. */
 export interface AccountSettings {
@@ -33,7 +34,7 @@ export async function accountIds(sts: STSClient, config: AccountSettings): Promi
   const own = (await sts.send(new GetCallerIdentityCommand({}))).Account ?? '';
   let members: string[] = [];
   if (config.accounts === 'organizations') {
-    const organizations = new OrganizationsClient({});
+    const organizations = hooked(new OrganizationsClient({}));
     let token: string | undefined;
     do {
       const page = await organizations.send(new ListAccountsCommand({ NextToken: token }));

@@ -28,20 +28,51 @@ export interface Clients {
   stsFor: (credentials: { accessKeyId: string; secretAccessKey: string }) => STSClient;
 }
 
+/** Whose credentials a client signs with: the function's role, a member account's role, or a user's key. */
+export type ClientIdentity = { kind: 'role' } | { kind: 'member'; account: string } | { kind: 'key' };
+
+/** An SDK client as a hook sees it: its middleware stack and its region. */
+export interface HookedClient {
+  middlewareStack: { add: (middleware: never, options: { step: 'initialize'; name: string }) => void };
+  config: { region: () => Promise<string> };
+}
+
+type ClientHook = (client: HookedClient, identity: ClientIdentity) => void;
+const hooks: ClientHook[] = [];
+const made: [HookedClient, ClientIdentity][] = [];
+
+/**
+ * Run `hook` on every client this module makes, those made already and those made later
+ * (member and key clients): how local mode records its call ledger without touching a handler.
+ */
+export function onEveryClient(hook: ClientHook): void {
+  hooks.push(hook);
+  for (const [client, identity] of made) hook(client, identity);
+}
+
+/** Register a client with the hooks; the shared ones are remembered for hooks added later. */
+export function hooked<T>(client: T, identity: ClientIdentity = { kind: 'role' }, remember = false): T {
+  const seen = client as unknown as HookedClient;
+  if (remember) made.push([seen, identity]);
+  for (const hook of hooks) hook(seen, identity);
+  return client;
+}
+
 const maxAttempts = 4;
+const shared = <T>(client: T): T => hooked(client, { kind: 'role' }, true);
 
 export const clients: Clients = {
-  iam: new IAMClient({ maxAttempts }),
-  secrets: new SecretsManagerClient({ maxAttempts }),
-  sns: new SNSClient({ maxAttempts }),
-  ddb: DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts })),
-  cognito: new CognitoIdentityProviderClient({ maxAttempts }),
+  iam: shared(new IAMClient({ maxAttempts })),
+  secrets: shared(new SecretsManagerClient({ maxAttempts })),
+  sns: shared(new SNSClient({ maxAttempts })),
+  ddb: DynamoDBDocumentClient.from(shared(new DynamoDBClient({ maxAttempts }))),
+  cognito: shared(new CognitoIdentityProviderClient({ maxAttempts })),
   // moto on 127.0.0.1 has no bucket subdomains: path-style addressing when the endpoint is overridden.
-  s3: new S3Client({ maxAttempts, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) }),
-  sfn: new SFNClient({ maxAttempts }),
-  sts: new STSClient({ maxAttempts }),
+  s3: shared(new S3Client({ maxAttempts, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) })),
+  sfn: shared(new SFNClient({ maxAttempts })),
+  sts: shared(new STSClient({ maxAttempts })),
   // One attempt: the state machine's Retry owns the backoff for eventual consistency.
-  stsFor: (credentials) => new STSClient({ credentials, maxAttempts: 1 }),
+  stsFor: (credentials) => hooked(new STSClient({ credentials, maxAttempts: 1 }), { kind: 'key' }),
 };
 
 const MEMBER_CREDENTIALS_MS = 50 * 60_000;
@@ -65,10 +96,11 @@ export async function clientsFor(account: string | undefined): Promise<Clients> 
   const cached = members.get(account);
   if (cached && cached.until > Date.now()) return cached.clients;
   const credentials = await credentialsFor(clients.sts, account, own, config);
+  const identity = { kind: 'member', account } as const;
   const member: Clients = {
     ...clients,
-    iam: new IAMClient({ maxAttempts, credentials }),
-    secrets: new SecretsManagerClient({ maxAttempts, credentials }),
+    iam: hooked(new IAMClient({ maxAttempts, credentials }), identity),
+    secrets: hooked(new SecretsManagerClient({ maxAttempts, credentials }), identity),
   };
   members.set(account, { clients: member, until: Date.now() + MEMBER_CREDENTIALS_MS });
   return member;
