@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { listApprovals, signFromTerminal } from './approve';
+import { registerApprovers } from './approvers';
 import { auditExecution, auditUser, verify, type HistorySource } from './audit';
 import { demo } from './demo';
 import { apiSource, CommandError, localSource } from './executions';
@@ -199,6 +200,8 @@ Examples:
     awsOptions(options);
     process.exitCode = await listApprovals({ json: Boolean(options.json) });
   });
+
+registerApprovers(program, { withAws, awsOptions });
 
 withSource(
   program
