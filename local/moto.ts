@@ -6,6 +6,23 @@ import * as path from 'node:path';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const VENV = path.join(ROOT, '.venv');
 const MOTO_SERVER = path.join(VENV, 'bin', 'moto_server');
+const PYTHON = path.join(VENV, 'bin', 'python');
+/**
+ * moto's own server entry, run in the venv's Python with a watchdog thread on stdin. The
+ * parent holds the only write end of that pipe, so EOF means the parent is gone however it
+ * died (SIGKILL and a test runner's timeout run no exit handler), and moto leaves with it.
+ * The watchdog lives in moto's own process, so there is no wrapper that could die alone.
+ */
+const MOTO_WATCHED = [
+  'import os, sys, threading',
+  'def watch():',
+  // os.read, not sys.stdin: a daemon thread holding stdin's buffer lock aborts Python's shutdown.
+  '    while os.read(0, 4096): pass',
+  '    os._exit(0)',
+  'threading.Thread(target=watch, daemon=True).start()',
+  'from moto.server import main',
+  'sys.exit(main(sys.argv[1:]))',
+].join('\n');
 /** The moto release the local AWS is checked against (DESIGN.md: 5.2.x). */
 const MOTO_REQUIREMENT = 'moto[server]>=5.2,<5.3';
 
@@ -40,6 +57,8 @@ async function freePort(): Promise<number> {
 /** A moto server on 127.0.0.1, serving every AWS service on one port. */
 export interface Moto {
   endpoint: string;
+  /** The moto server's own process id. */
+  pid: number;
   /** Require valid signatures from now on (moto's `reset-auth`). */
   enableAuth(): Promise<void>;
   /** Forget every resource and turn signature checking off again. */
@@ -49,19 +68,26 @@ export interface Moto {
 
 /** Start moto in server mode on a free loopback port and wait (bounded) until it answers. */
 export async function startMoto(options: { port?: number; progress?: (line: string) => void } = {}): Promise<Moto> {
-  const server = ensureMotoInstalled(options.progress);
+  ensureMotoInstalled(options.progress);
   const port = options.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(server, ['-H', '127.0.0.1', '-p', String(port)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  // stdin is the lifeline (see MOTO_WATCHED): a pipe this process never writes to.
+  const child: ChildProcess = spawn(PYTHON, ['-c', MOTO_WATCHED, '-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['pipe', 'ignore', 'pipe'],
     env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'false' },
   });
+  // The pipe covers any death; this covers a normal exit at once, before the OS closes the pipe.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.on('exit', killOnExit);
+  child.once('exit', () => process.removeListener('exit', killOnExit));
+  // A signal (SIGKILL, the OOM killer) leaves exitCode null and sets signalCode instead.
+  const ended = () => child.exitCode !== null || child.signalCode !== null;
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
 
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`moto exited (${child.exitCode}): ${stderr}`);
+    if (ended()) throw new Error(`moto exited (${child.exitCode ?? child.signalCode}): ${stderr}`);
     try {
       const response = await fetch(`${endpoint}/moto-api/data.json`, { signal: AbortSignal.timeout(1000) });
       if (response.ok) break;
@@ -81,17 +107,18 @@ export async function startMoto(options: { port?: number; progress?: (line: stri
   };
   return {
     endpoint,
+    pid: child.pid ?? 0,
     enableAuth: () => post('/moto-api/reset-auth', '0'),
     reset: async () => {
       await post('/moto-api/reset-auth', 'inf');
       await post('/moto-api/reset');
     },
     stop: async () => {
-      if (child.exitCode !== null) return;
+      if (ended()) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
-      if (child.exitCode === null) child.kill('SIGKILL');
+      if (!ended()) child.kill('SIGKILL');
     },
   };
 }
