@@ -4,6 +4,7 @@ import { listApprovals, signFromTerminal } from './approve';
 import { registerApprovers } from './approvers';
 import { auditExecution, auditUser, verify, type HistorySource } from './audit';
 import { demo } from './demo';
+import { doctor } from './doctor';
 import { apiSource, CommandError, localSource } from './executions';
 import { abort, list, status } from './operate';
 import { EXIT_CODES } from './outcome';
@@ -468,6 +469,40 @@ Exit codes: 0 nobody DUE, 3 someone is DUE, 1 error`,
         externalId: options.externalId ?? configured.externalId,
       },
     });
+  });
+
+withAws(
+  program
+    .command('doctor')
+    .description('Check a deployment after cdk deploy: outputs, resources, approvers, Object Lock, permissions.')
+    .option('--stack <name>', 'the deployed keyrot stack', 'Keyrot')
+    .option('--user-path <path>', "IAM path of the managed users (default: cdk.json's keyrot:userPath, else /)")
+    .option('--secret-prefix <prefix>', "the users' key secrets' prefix (default: cdk.json's, else keyrot/)")
+    .option('--user-tag <tag>', 'the deploy manages only users tagged <tag>=true (default: cdk.json keyrot:userTag)')
+    .option('--calls <file>', "the handlers' AWS calls to simulate (default infra/handler-calls.json)")
+    .option('--json', 'print one JSON object with every check'),
+)
+  .addHelpText(
+    'after',
+    `
+Reads the deployment from the stack's outputs (DescribeStacks) and checks, in order: every output
+present; both state machines, the approvals table and both topics reachable; the approvers pool
+has an enabled user, the approval function's allow-list (KEYROT_APPROVERS) is not empty and names
+only pool users; the approval link key exists (its value is never read); the evidence bucket's
+default retention is COMPLIANCE; each handler role is allowed the calls it makes (IAM
+SimulatePrincipalPolicy; SKIP where the endpoint does not implement it). A check that needs a
+missing output is SKIP. Progress goes to stderr, the table (a fix under every FAIL) to stdout.
+
+Examples:
+  keyrot doctor
+  keyrot doctor --stack Keyrot-prod --region eu-west-1 --user-path /service-accounts/
+  keyrot doctor --json | jq '.checks[] | select(.status == "FAIL")'
+
+Exit codes: 0 nothing FAILs, 11 at least one check FAILs, 1 error`,
+  )
+  .action(async (options) => {
+    awsOptions(options);
+    process.exitCode = await doctor({ ...options, json: Boolean(options.json) });
   });
 
 program

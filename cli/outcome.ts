@@ -16,6 +16,8 @@ export const EXIT_CODES = {
   NOT_FOUND: 9,
   /** A rotation of the user is already running (or an abort found none running). */
   CONFLICT: 10,
+  /** `keyrot doctor` found at least one check that FAILs. */
+  UNHEALTHY: 11,
 } as const;
 
 /** Errors of the `Invalid Request` state: nothing was touched. */
