@@ -461,6 +461,7 @@ function resourceKinds(
       (arn) => `${arn.replace(':stateMachine:', ':execution:')}:${PROBE_NAME}`,
     ),
     'scan-state-machine': out('ScanStateMachineArn', (arn) => arn),
+    'approver-pool': out('ApproverPoolId', (id) => `arn:${p}:cognito-idp:${region}:${account}:userpool/${id}`),
     'kms-key': env?.KEYROT_KMS_KEY_ID?.startsWith('arn:')
       ? env.KEYROT_KMS_KEY_ID
       : { skip: "the KMS key's ARN is unknown (approval-api's KEYROT_KMS_KEY_ID)" },
@@ -520,6 +521,8 @@ async function permissionChecks(
     const byArn = new Map<string, { kind: string; actions: Set<string> }>();
     const skipped: string[] = [];
     for (const call of handlerCalls) {
+      // The ledger's `none`: a call IAM does not authorize (GetCallerIdentity, a sign-in).
+      if (call.resource === 'none') continue;
       const arn = Object.hasOwn(kinds, call.resource) ? kinds[call.resource] : { skip: 'unknown resource kind' };
       if (arn === undefined || typeof arn !== 'string') {
         skipped.push(`${call.action} on ${call.resource} (${arn?.skip ?? 'unknown resource kind'})`);

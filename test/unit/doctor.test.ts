@@ -145,6 +145,7 @@ describe('keyrot doctor: role permissions', () => {
         { action: 'iam:ListAccessKeys', resource: 'user' },
         { action: 'sts:AssumeRole', resource: 'member-role' },
         { action: 'thing:DoIt', resource: 'thing-not-known' },
+        { action: 'sts:GetCallerIdentity', resource: 'none' },
       ],
       'new-handler': [{ action: 'sns:Publish', resource: 'notification-topic' }],
     };
@@ -164,6 +165,7 @@ describe('keyrot doctor: role permissions', () => {
     assert.match(rows[1]?.detail ?? '', /sts:AssumeRole on member-role \(no member account configured/);
     assert.match(rows[1]?.detail ?? '', /thing:DoIt on thing-not-known \(unknown resource kind\)/);
     assert.equal(rows[2]?.detail, 'HandlerRoles names no role for new-handler');
+    assert.equal(rows[1]?.detail.includes('GetCallerIdentity'), false);
   });
 
   it('reports one SKIP row when the endpoint does not implement SimulatePrincipalPolicy', async () => {
