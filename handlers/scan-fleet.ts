@@ -29,6 +29,10 @@ export const handler = lambdaHandler(Request, async ({ input, startedAt }) => {
     ...(input.unusedDays ? { unusedDays: input.unusedDays } : {}),
     exemptTag: process.env.KEYROT_EXEMPT_TAG ?? DEFAULT_RULES.exemptTag,
     asOf,
+    scope: {
+      userPath: process.env.KEYROT_USER_PATH ?? '/',
+      ...(process.env.KEYROT_USER_TAG ? { userTag: process.env.KEYROT_USER_TAG } : {}),
+    },
   });
   const due = users
     .filter((user) => user.verdict === 'DUE')

@@ -19,6 +19,10 @@ export function buildApp(app: App = new App()): { app: App; stack: KeyrotStack; 
     scanSchedule: context('scanSchedule'),
     scanConcurrency: context('scanConcurrency') ? Number(context('scanConcurrency')) : undefined,
     archiveRetentionDays: context('archiveRetentionDays') ? Number(context('archiveRetentionDays')) : undefined,
+    approvers: context('approvers')
+      ?.split(',')
+      .map((name) => name.trim())
+      .filter(Boolean),
     description: 'keyrot: IAM access key rotation with approval, rollback and audit trail',
   });
   // Member accounts: `cdk deploy KeyrotMember -c keyrot:keyrotAccount=<id> -c keyrot:externalId=<id>` in each.
@@ -28,6 +32,7 @@ export function buildApp(app: App = new App()): { app: App; stack: KeyrotStack; 
         keyrotAccount,
         externalId: context('externalId') ?? '',
         managedUserPath: context('userPath'),
+        managedUserTag: context('userTag'),
         secretPrefix: context('secretPrefix'),
         description: 'keyrot member account: the role keyrot assumes to scan and rotate here',
       })

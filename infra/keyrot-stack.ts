@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cognito from 'aws-cdk-lib/aws-cognito';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -9,6 +9,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -55,6 +56,8 @@ const IAM_ACTIONS: Partial<Record<HandlerName, string[]>> = {
   'detect-keys': ['iam:GetUser', 'iam:ListUserTags', 'iam:ListAccessKeys', 'iam:GetAccessKeyLastUsed'],
   'create-key': ['iam:ListAccessKeys', 'iam:CreateAccessKey', 'iam:DeleteAccessKey'],
   'check-key-used': ['iam:GetAccessKeyLastUsed'],
+  // On refusal, Verify looks whether the new key still exists (a deleted key skips the wait).
+  'verify-key': ['iam:ListAccessKeys'],
   'deactivate-key': ['iam:ListAccessKeys', 'iam:UpdateAccessKey'],
   'delete-key': ['iam:ListAccessKeys', 'iam:DeleteAccessKey'],
   'roll-back': ['iam:ListAccessKeys', 'iam:UpdateAccessKey', 'iam:DeleteAccessKey'],
@@ -84,6 +87,26 @@ const SECRET_ACTIONS: Partial<Record<HandlerName, string[]>> = {
 
 const NOTIFIERS: HandlerName[] = ['distribute-key', 'request-approval', 'finish-rotation', 'roll-back'];
 
+/**
+ * KMS actions each handler's Secrets Manager calls make with its permissions: reading a
+ * secret decrypts it, writing one makes a data key (and Secrets Manager decrypts to check it).
+ */
+const SECRET_KMS_ACTIONS: Partial<Record<HandlerName, string[]>> = {
+  'create-key': ['kms:Decrypt', 'kms:GenerateDataKey'],
+  'verify-key': ['kms:Decrypt'],
+  'deactivate-key': ['kms:Decrypt'],
+  'delete-key': ['kms:Decrypt'],
+  'confirm-old-key-refused': ['kms:Decrypt'],
+  'roll-back': ['kms:Decrypt'],
+};
+
+/** What the approval surface does with the approvals table: request-approval writes, approval-api decides. */
+const TABLE_ACTIONS = {
+  // Scan finds this execution's stale pending request when a retried gate supersedes it.
+  'request-approval': ['dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
+  'approval-api': ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+} as const;
+
 /** Every Lambda in the stack: the workflow's handlers, the approval pages and the archiver. */
 type FunctionName = HandlerName | ScanHandlerName | 'approval-api' | 'archive-execution';
 
@@ -94,6 +117,8 @@ export class KeyrotStack extends Stack {
   readonly functions: Record<HandlerName, nodejs.NodejsFunction>;
   readonly scanFunctions: Record<ScanHandlerName, nodejs.NodejsFunction>;
   readonly scanMachine: sfn.StateMachine;
+  /** Every Lambda of the stack by name: the workflows' handlers, the approval pages and the archiver. */
+  readonly lambdas: Record<FunctionName, nodejs.NodejsFunction>;
 
   constructor(scope: Construct, id: string, props: KeyrotStackProps = {}) {
     super(scope, id, props);
@@ -109,10 +134,39 @@ export class KeyrotStack extends Stack {
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.RETAIN,
     });
-    key.grantEncryptDecrypt(new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`));
+    // CloudWatch Logs encrypts the stack's log groups with the key (AWS's documented grant,
+    // Describe* included: a log group's creation checks the key).
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal(`logs.${this.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+      }),
+    );
+    // CloudWatch alarms publish to the encrypted alarm topic: SNS asks KMS on CloudWatch's behalf.
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+    );
 
     const topic = new sns.Topic(this, 'Notifications', { masterKey: key, enforceSSL: true });
     const alarms = new sns.Topic(this, 'Alarms', { masterKey: key, enforceSSL: true });
+    // enforceSSL replaces the default topic policy: CloudWatch, a service, needs its own allow.
+    alarms.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [alarms.topicArn],
+        conditions: {
+          ArnLike: { 'aws:SourceArn': `arn:${this.partition}:cloudwatch:${this.region}:${this.account}:alarm:*` },
+          StringEquals: { 'aws:SourceAccount': this.account },
+        },
+      }),
+    );
     const approvals = new dynamodb.Table(this, 'Approvals', {
       partitionKey: { name: 'approvalId', type: dynamodb.AttributeType.STRING },
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
@@ -168,6 +222,8 @@ export class KeyrotStack extends Stack {
 
     const environment = {
       KEYROT_SECRET_PREFIX: secretPrefix,
+      KEYROT_USER_PATH: userPath,
+      ...(props.managedUserTag ? { KEYROT_USER_TAG: props.managedUserTag } : {}),
       KEYROT_TOPIC_ARN: topic.topicArn,
       KEYROT_APPROVALS_TABLE: approvals.tableName,
       KEYROT_KMS_KEY_ID: key.keyArn,
@@ -221,8 +277,12 @@ export class KeyrotStack extends Stack {
       KEYROT_APPROVERS: (props.approvers ?? []).join(','),
     });
     const approvalUrl = approvalApi.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
-    approvals.grantReadWriteData(approvalApi);
-    linkKey.grantRead(approvalApi);
+    approvals.grant(approvalApi, ...TABLE_ACTIONS['approval-api']);
+    // DynamoDB decrypts the table's items with the caller's permission on the key.
+    key.grantDecrypt(approvalApi);
+    approvalApi.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [linkKey.secretArn] }),
+    );
 
     // Into member accounts only through their KeyrotMember role (which demands the external id).
     const memberRoles =
@@ -245,14 +305,18 @@ export class KeyrotStack extends Stack {
       const secretActions = SECRET_ACTIONS[name];
       if (secretActions) {
         fn.addToRolePolicy(new iam.PolicyStatement({ actions: secretActions, resources: [secretArn] }));
-        key.grantEncryptDecrypt(fn);
+        const kmsActions = SECRET_KMS_ACTIONS[name];
+        if (kmsActions) key.grant(fn, ...kmsActions);
       }
       if (NOTIFIERS.includes(name)) topic.grantPublish(fn);
       if (props.memberAccounts && (iamActions || secretActions)) fn.addToRolePolicy(assumeMemberRole);
       functions[name] = fn;
     }
-    approvals.grantWriteData(functions['request-approval']);
-    linkKey.grantRead(functions['request-approval']);
+    approvals.grant(functions['request-approval'], ...TABLE_ACTIONS['request-approval']);
+    key.grantDecrypt(functions['request-approval']);
+    functions['request-approval'].addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [linkKey.secretArn] }),
+    );
 
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {
       retention: logs.RetentionDays.ONE_YEAR,
@@ -333,20 +397,10 @@ export class KeyrotStack extends Stack {
       }),
     });
     new CfnOutput(this, 'ScanStateMachineArn', { value: this.scanMachine.stateMachineArn });
-    // By name, not by reference: a reference would make the approval API depend on the state
-    // machine, which depends on request-approval, which needs the approval API's URL.
+    // SendTaskSuccess/Failure take no resource in IAM (the task token names the execution), so
+    // a statement scoped to the state machine would never match: holding a token is the bound.
     approvalApi.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
-        resources: [
-          this.formatArn({
-            service: 'states',
-            resource: 'stateMachine',
-            resourceName: stateMachineName,
-            arnFormat: 'arn:aws:service:region:account:resource:resourceName' as never,
-          }),
-        ],
-      }),
+      new iam.PolicyStatement({ actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'], resources: ['*'] }),
     );
 
     // A rollback that could not restore the old key needs a human: alarm on it.
@@ -376,6 +430,14 @@ export class KeyrotStack extends Stack {
       functions['roll-back'].metricErrors({ period: Duration.minutes(5) }),
       'The rollback handler itself failed.',
     );
+    // An execution that ends FAILED, TIMED_OUT or ABORTED is one an operator must look at.
+    const machines = { Rotation: this.stateMachine, Scan: this.scanMachine };
+    for (const [label, machine] of Object.entries(machines)) {
+      const period = { period: Duration.minutes(5), statistic: 'Sum' };
+      alarmOn(`${label}FailedAlarm`, machine.metricFailed(period), `A ${label.toLowerCase()} execution failed.`);
+      alarmOn(`${label}TimedOutAlarm`, machine.metricTimedOut(period), `A ${label.toLowerCase()} execution timed out.`);
+      alarmOn(`${label}AbortedAlarm`, machine.metricAborted(period), `A ${label.toLowerCase()} execution was aborted.`);
+    }
 
     this.acknowledgeFindings(
       { ...functions, ...this.scanFunctions, 'approval-api': approvalApi, 'archive-execution': archiver },
@@ -389,6 +451,16 @@ export class KeyrotStack extends Stack {
     new CfnOutput(this, 'ApprovalsTableName', { value: approvals.tableName });
     new CfnOutput(this, 'ApprovalUrl', { value: approvalUrl.url });
     new CfnOutput(this, 'ApproverPoolId', { value: approverPool.userPoolId });
+    new CfnOutput(this, 'ApprovalLinkKeyArn', { value: linkKey.secretArn });
+    new CfnOutput(this, 'AlarmTopicArn', { value: alarms.topicArn });
+    this.lambdas = { ...functions, ...this.scanFunctions, 'approval-api': approvalApi, 'archive-execution': archiver };
+    // `handler=roleArn,...`: what `keyrot doctor` simulates each handler's calls against.
+    new CfnOutput(this, 'HandlerRoles', {
+      value: Fn.join(
+        ',',
+        Object.entries(this.lambdas).map(([name, fn]) => Fn.join('=', [name, fn.role?.roleArn ?? ''])),
+      ),
+    });
   }
 
   /**
@@ -448,7 +520,8 @@ export class KeyrotStack extends Stack {
       }),
     );
     archiver.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [bucket.bucketArn] }));
-    key.grantEncryptDecrypt(archiver);
+    // Records are written with a data key (bucket key on) and read back to check a retried write.
+    key.grant(archiver, 'kms:GenerateDataKey', 'kms:Decrypt');
     const executions = this.formatArn({
       service: 'states',
       resource: 'execution',
@@ -462,11 +535,18 @@ export class KeyrotStack extends Stack {
       }),
     );
 
+    // Events that could not be delivered and invocations that failed after their retries both
+    // land here. Their content is an execution ARN and a status, never a secret: SQS-managed
+    // encryption keeps EventBridge and Lambda out of the keyrot key's policy.
     const deadLetters = new sqs.Queue(this, 'ArchiveDeadLetters', {
-      encryption: sqs.QueueEncryption.KMS,
-      encryptionMasterKey: key,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
+    });
+    archiver.configureAsyncInvoke({
+      onFailure: new destinations.SqsDestination(deadLetters),
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
     });
     new events.Rule(this, 'ExecutionEnded', {
       description: 'keyrot: archive every rotation execution when it ends',
@@ -493,7 +573,7 @@ export class KeyrotStack extends Stack {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       alarmDescription:
-        'An execution could not be archived: its history must be archived before Step Functions drops it (90 days).',
+        'An execution could not be archived (undeliverable event or failed archiver): its history must be archived before Step Functions drops it (90 days).',
     }).addAlarmAction(new actions.SnsAction(alarms));
     new CfnOutput(this, 'ArchiveBucketName', { value: bucket.bucketName });
 
@@ -535,7 +615,7 @@ export class KeyrotStack extends Stack {
       acknowledge(
         fn,
         'AwsSolutions-IAM5[Resource::*]',
-        'X-Ray PutTraceSegments/PutTelemetryRecords take no resource; nor does the account-wide credential report the scan reads.',
+        'X-Ray PutTraceSegments/PutTelemetryRecords take no resource; nor do SendTaskSuccess/Failure (the task token names the execution) or the account-wide credential report the scan reads.',
       );
       for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
         acknowledge(

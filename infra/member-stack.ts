@@ -9,6 +9,8 @@ export interface KeyrotMemberStackProps extends StackProps {
   readonly externalId: string;
   /** IAM path of the users keyrot may rotate here (`/` for all). */
   readonly managedUserPath?: string;
+  /** When set, only users carrying this tag with value `true` may be rotated here (as centrally). */
+  readonly managedUserTag?: string;
   /** Secrets Manager name prefix for the users' key secrets here. */
   readonly secretPrefix?: string;
   /** The role's name (KEYROT_MEMBER_ROLE; default KeyrotMember). */
@@ -59,6 +61,9 @@ export class KeyrotMemberStack extends Stack {
           'iam:DeleteAccessKey',
         ],
         resources: [users],
+        ...(props.managedUserTag
+          ? { conditions: { StringEquals: { [`iam:ResourceTag/${props.managedUserTag}`]: 'true' } } }
+          : {}),
       }),
     );
     this.role.addToPolicy(

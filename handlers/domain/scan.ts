@@ -17,6 +17,11 @@ export interface ScanRules {
   exemptTag: string;
   /** The clock: every age is judged as of this time. */
   asOf: Date;
+  /**
+   * The users keyrot manages (the stack's user path and tag): the credential report lists
+   * everyone, and the deployed role may not read the tags of a user outside this scope.
+   */
+  scope?: { userPath: string; userTag?: string };
 }
 
 export const DEFAULT_RULES = { warnDays: 80, maxAgeDays: 90, unusedDays: 90, exemptTag: 'keyrot:exempt' } as const;
@@ -93,10 +98,12 @@ export async function scanAccount(
 ): Promise<ScannedUser[]> {
   const report = await readCredentialReport(iam, options);
   const scanned: ScannedUser[] = [];
-  for (const user of report.filter((candidate) => candidate.keys.length > 0)) {
+  const inPath = (arn: string) => !rules.scope || arn.includes(`:user${rules.scope.userPath}`);
+  for (const user of report.filter((candidate) => candidate.keys.length > 0 && inPath(candidate.arn))) {
     const judged = { account, ...judge(user, rules) };
     if (judged.verdict !== 'OK') {
-      const tags = await iam.send(new ListUserTagsCommand({ UserName: user.user }));
+      const tags = await readTags(iam, user.user, rules.scope?.userTag);
+      if (!tags) continue;
       const exemption = tags.Tags?.find((tag) => tag.Key === rules.exemptTag);
       if (exemption) {
         scanned.push({ ...judged, verdict: 'EXEMPT', reason: `exempt: ${exemption.Value || 'no reason given'}` });
@@ -106,6 +113,21 @@ export async function scanAccount(
     scanned.push(judged);
   }
   return scanned;
+}
+
+/**
+ * A user's tags, or undefined when the user is not one keyrot manages: without the managed
+ * tag, or (with the tag condition on the role) not even readable.
+ */
+async function readTags(iam: IAMClient, userName: string, managedTag: string | undefined) {
+  try {
+    const { Tags = [] } = await iam.send(new ListUserTagsCommand({ UserName: userName }));
+    if (managedTag && !Tags.some((tag) => tag.Key === managedTag && tag.Value === 'true')) return undefined;
+    return { Tags };
+  } catch (error) {
+    if (managedTag && ['AccessDenied', 'AccessDeniedException'].includes((error as Error).name)) return undefined;
+    throw error;
+  }
 }
 
 /** How many users got each verdict. */

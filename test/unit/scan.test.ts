@@ -19,7 +19,7 @@ const HEADER =
   'user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated';
 
 /** One credential report line: keys as [active, age in days, days since last use or null]. */
-function line(user: string, keys: [boolean, number, number | null][]): string {
+function line(user: string, keys: [boolean, number, number | null][], userPath = '/'): string {
   const key = (slot: number) => {
     const found = keys[slot];
     if (!found) return ['false', 'N/A', 'N/A', 'N/A', 'N/A'];
@@ -28,7 +28,7 @@ function line(user: string, keys: [boolean, number, number | null][]): string {
   };
   return [
     user,
-    `arn:aws:iam::111122223333:user/${user}`,
+    `arn:aws:iam::111122223333:user${userPath}${user}`,
     daysAgo(400),
     'false',
     'N/A',
@@ -131,6 +131,37 @@ describe('scanAccount', () => {
       iam.commandCalls(ListUserTagsCommand).map((call) => call.args[0].input.UserName),
       ['old', 'legacy'],
     );
+  });
+
+  it('judges only the users the stack manages: under the user path, carrying the managed tag', async () => {
+    iam.on(GenerateCredentialReportCommand).resolves({ State: 'COMPLETE' });
+    const csv = [
+      HEADER,
+      line('svc', [[true, 120, 1]], '/service-accounts/'),
+      line('human', [[true, 120, 1]]),
+      line('untagged', [[true, 120, 1]], '/service-accounts/'),
+      line('opted-out', [[true, 120, 1]], '/service-accounts/'),
+    ].join('\n');
+    iam.on(GetCredentialReportCommand).resolves({ Content: new TextEncoder().encode(csv), ReportFormat: 'text/csv' });
+    iam.on(ListUserTagsCommand, { UserName: 'svc' }).resolves({ Tags: [{ Key: 'keyrot:managed', Value: 'true' }] });
+    // The deployed role's tag condition refuses to read an untagged user's tags.
+    iam
+      .on(ListUserTagsCommand, { UserName: 'untagged' })
+      .rejects(Object.assign(new Error('not authorized'), { name: 'AccessDenied' }));
+    iam.on(ListUserTagsCommand, { UserName: 'opted-out' }).resolves({ Tags: [{ Key: 'keyrot:managed', Value: 'no' }] });
+
+    const scanned = await scanAccount(
+      new IAMClient({}),
+      '111122223333',
+      { ...rules, scope: { userPath: '/service-accounts/', userTag: 'keyrot:managed' } },
+      { pollMs: 1 },
+    );
+
+    assert.deepEqual(
+      scanned.map((user) => [user.user, user.verdict]),
+      [['svc', 'DUE']],
+    );
+    assert.ok(!iam.commandCalls(ListUserTagsCommand).some((call) => call.args[0].input.UserName === 'human'));
   });
 
   it('gives up with a clear error when the report never gets ready', async () => {
