@@ -145,11 +145,13 @@ function target(
       const ours = bucket === env.KEYROT_ARCHIVE_BUCKET;
       if (key === undefined)
         return { kind: ours ? 'archive-bucket' : 'unknown', arn: `arn:aws:s3:::${bucket}`, context: {} };
+      // A write that sets a lock is also authorized as s3:PutObjectRetention.
+      const lock = text(input.ObjectLockMode);
       return {
         kind: ours ? 'archive-object' : 'unknown',
         name: key,
         arn: `arn:aws:s3:::${bucket}/${key}`,
-        context: {},
+        context: lock ? { 's3:object-lock-mode': lock } : {},
       };
     }
     case 'states': {

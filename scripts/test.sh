@@ -11,5 +11,11 @@ echo "== typecheck" && tsc --noEmit -p .
 echo "== lint" && eslint . && prettier --check . --log-level=warn
 echo "== cdk synth" && cdk synth --quiet >/dev/null
 echo "== tests"
+# Every AWS call a handler makes in these runs is written to the call ledger...
+export KEYROT_LEDGER_DIR="$PWD/test-artifacts/ledger"
+rm -rf "$KEYROT_LEDGER_DIR"
 node --import tsx --test --test-concurrency=2 --test-timeout=300000 \
   "test/unit/**/*.test.ts" "test/infra/**/*.test.ts" "test/integration/**/*.test.ts" "test/e2e/**/*.test.ts"
+echo "== permissions (the call ledger against the synthesized roles)"
+# ...which is then evaluated against each handler's role as synthesized, in every variant.
+node --import tsx --test --test-timeout=300000 "test/permissions/**/*.test.ts"

@@ -8,6 +8,7 @@ import { renderReplay } from '../../audit/render';
 import { replay } from '../../audit/replay';
 import { archiveExecution, archiveSettings, listKeys } from '../../handlers/domain/archive';
 import { recordOf, type LocalExecution } from '../../local/engine';
+import { asHandler } from '../../local/ledger';
 import { LocalAws } from '../support/local-aws';
 import { assertNoSecretIn, injectFault, recordSecrets } from '../support/faults';
 import { runRotation, statesEntered } from '../support/rotation-runner';
@@ -289,7 +290,7 @@ describe('the rotation workflow against moto', () => {
     });
     const archive = archiveSettings()!;
     for (const run of runs) {
-      await archiveExecution(clients, archive, recordOf(run));
+      await asHandler('archive-execution', () => archiveExecution(clients, archive, recordOf(run)));
     }
     const archived = await Promise.all(
       (await listKeys(clients.s3, archive.bucket, '')).map(async (key) =>

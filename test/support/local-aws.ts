@@ -7,6 +7,7 @@ import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { recordCallLedger } from '../../local/ledger';
 import { startMoto, type Moto } from '../../local/moto';
 import {
   seedKeyrotResources,
@@ -37,6 +38,8 @@ export class LocalAws {
   static async start(options: { members?: string[] } = {}): Promise<LocalAws> {
     // Local runs and the log lines written outside them go to a directory of this test file's own.
     process.env.KEYROT_HOME ??= mkdtempSync(path.join(tmpdir(), 'keyrot-test-'));
+    // Every call a handler makes in this test file joins the ledger the permission proof reads.
+    recordCallLedger();
     const moto = await startMoto();
     const environment = await seedKeyrotResources(moto.endpoint);
     const sqs = new SQSClient({ endpoint: moto.endpoint, region: REGION, credentials: bootstrap });

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { asHandler } from '../../local/ledger';
+import { LocalAws } from '../support/local-aws';
+
+let aws: LocalAws;
+
+before(async () => {
+  aws = await LocalAws.start();
+});
+after(() => aws.stop());
+
+describe('the deployed archiver', () => {
+  it('reads an ended execution from the Step Functions API and archives it under Object Lock', async () => {
+    const machine = await aws.stateMachine('Keyrot-rotation');
+    const sfn = new SFNClient({ endpoint: aws.moto.endpoint, region: 'us-east-1', credentials: aws.operator });
+    const started = await sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: machine,
+        name: 'archived-bot-20261202',
+        input: JSON.stringify({ userName: 'archived-bot' }),
+      }),
+    );
+    const { handler } = await import('../../handlers/archive-execution');
+    const event = {
+      'detail-type': 'Step Functions Execution Status Change',
+      detail: { executionArn: started.executionArn, status: 'SUCCEEDED' },
+    };
+
+    const archived = (await asHandler('archive-execution', () =>
+      handler(event as never, { awsRequestId: 'test' } as never),
+    )) as {
+      recordKey: string;
+    };
+
+    const s3 = new S3Client({
+      endpoint: aws.moto.endpoint,
+      region: 'us-east-1',
+      credentials: aws.operator,
+      forcePathStyle: true,
+    });
+    const object = await s3.send(
+      new GetObjectCommand({ Bucket: aws.environment.KEYROT_ARCHIVE_BUCKET, Key: archived.recordKey }),
+    );
+    assert.equal(object.ObjectLockMode, 'COMPLIANCE');
+    assert.match(await object.Body!.transformToString(), /archived-bot-20261202/);
+  });
+});
