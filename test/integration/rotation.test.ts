@@ -8,7 +8,7 @@ import { renderReplay } from '../../audit/render';
 import { replay } from '../../audit/replay';
 import { archiveExecution, archiveSettings, listKeys } from '../../handlers/domain/archive';
 import { recordOf, type LocalExecution } from '../../local/engine';
-import { asHandler } from '../../local/ledger';
+import { asHandler, ledgerDir } from '../../local/ledger';
 import { LocalAws } from '../support/local-aws';
 import { assertNoSecretIn, injectFault, recordSecrets } from '../support/faults';
 import { runRotation, statesEntered } from '../support/rotation-runner';
@@ -298,6 +298,8 @@ describe('the rotation workflow against moto', () => {
       ),
     );
     const outsideRuns = path.join(process.env.KEYROT_HOME ?? '', 'keyrot.log.jsonl');
+    const ledgerFile = path.join(ledgerDir(), `${process.pid}.jsonl`);
+    const ledger = existsSync(ledgerFile) ? readFileSync(ledgerFile, 'utf8') : '';
     const emitted = [
       ...runs.map((run) => JSON.stringify(run)),
       ...notifications,
@@ -305,10 +307,13 @@ describe('the rotation workflow against moto', () => {
       ...audits,
       ...archived,
       existsSync(outsideRuns) ? readFileSync(outsideRuns, 'utf8') : '',
+      // The call ledger of this process: identifiers only, never a key's secret.
+      ledger,
     ].join('\n');
 
     assert.ok(runs.length >= 10 && notifications.length > 5, 'the runs above left something to search');
     assert.ok(archived.length >= 2 * runs.length, `${archived.length} archived objects searched`);
+    assert.ok(ledger.split('\n').length > 100, 'the call ledger of these runs was searched');
     assertNoSecretIn(emitted, secretsSeen, 10);
   });
 });
