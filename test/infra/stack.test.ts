@@ -79,7 +79,8 @@ describe('the synthesized stack', () => {
           policy.Properties.PolicyDocument.Statement.flatMap((s: { Action: string | string[] }) => [s.Action].flat()),
         )
         .filter((action: string) => action.startsWith('iam:'));
-    assert.deepEqual(actionsOf('verifykey'), []);
+    // Verify looks whether a refused new key still exists: the call ledger showed this grant missing.
+    assert.deepEqual(actionsOf('verifykey'), ['iam:ListAccessKeys']);
     assert.deepEqual(actionsOf('detectkeys').sort(), [
       'iam:GetAccessKeyLastUsed',
       'iam:GetUser',
@@ -157,7 +158,8 @@ describe('the synthesized stack', () => {
   });
 
   it('alarms when a rollback fails', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    // Rollback failed, rollback errors, archive dead letters, and failed/timed-out/aborted executions of both machines.
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
     template.hasResourceProperties('AWS::Logs::MetricFilter', { FilterPattern: '{ $.outcome = "ROLLBACK_FAILED" }' });
   });
 
