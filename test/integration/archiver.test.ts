@@ -35,6 +35,15 @@ describe('the deployed archiver', () => {
       recordKey: string;
     };
 
+    // EventBridge delivers at least once: a second delivery finds the record and chains it once.
+    const again = (await asHandler('archive-execution', () =>
+      handler(event as never, { awsRequestId: 'retry' } as never),
+    )) as {
+      recordKey: string;
+      seq: number;
+    };
+    assert.deepEqual(again, archived);
+
     const s3 = new S3Client({
       endpoint: aws.moto.endpoint,
       region: 'us-east-1',

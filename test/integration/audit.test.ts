@@ -28,7 +28,6 @@ import { canonicalJson, sha256Hex } from '../../handlers/shared/digest';
 import { recordOf, type LocalExecution } from '../../local/engine';
 import { saveExecution } from '../../local/store';
 import { injectFault } from '../support/faults';
-import { asHandler } from '../../local/ledger';
 import { LocalAws } from '../support/local-aws';
 import { runRotation } from '../support/rotation-runner';
 
@@ -46,9 +45,7 @@ async function archiveInto(...names: string[]): Promise<string> {
   const bucket = `evidence-${(buckets += 1)}`;
   await s3.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
   for (const name of names) {
-    await asHandler('archive-execution', () =>
-      archiveExecution(clients, { bucket, retentionDays: SEVEN_YEARS_DAYS }, recordOf(runs[name]!)),
-    );
+    await archiveExecution(clients, { bucket, retentionDays: SEVEN_YEARS_DAYS }, recordOf(runs[name]!));
   }
   return bucket;
 }
@@ -214,9 +211,7 @@ describe('audit replay and the evidence archive', () => {
   it('writes each record once, KMS-encrypted and locked in COMPLIANCE mode for seven years; archiving again adds nothing', async () => {
     const bucket = await archiveInto('approved');
     const record = recordOf(runs.approved!);
-    const again = await asHandler('archive-execution', () =>
-      archiveExecution(clients, { bucket, retentionDays: SEVEN_YEARS_DAYS }, record),
-    );
+    const again = await archiveExecution(clients, { bucket, retentionDays: SEVEN_YEARS_DAYS }, record);
 
     assert.equal(again.alreadyArchived, true);
     assert.equal(again.entry.seq, 1);
