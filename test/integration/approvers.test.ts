@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import {
@@ -11,37 +9,21 @@ import {
   ListUsersCommand,
 } from '@aws-sdk/client-cognito-identity-provider';
 import { DEMO_APPROVERS } from '../../local/seed';
+import { cliSession, type Finished } from '../support/cli';
 import { LocalAws } from '../support/local-aws';
 
-const BIN = path.resolve(import.meta.dirname, '../../bin/keyrot.js');
 const REGION = 'us-east-1';
 let aws: LocalAws;
 let cognito: CognitoIdentityProviderClient;
 let poolId: string;
 
-type Finished = { code: number | null; stdout: string; stderr: string };
-
 /** Run `keyrot approvers …` as an operator would, bounded in time; a last object arg adds (or, undefined, removes) env. */
+const session = cliSession(() => aws);
+
+/** `keyrot approvers …` as an operator runs it, never inheriting a pool id from this shell; a last object arg adds env. */
 function keyrot(...args: (string | Record<string, string | undefined>)[]): Promise<Finished> {
   const extra = typeof args.at(-1) === 'object' ? (args.pop() as Record<string, string | undefined>) : {};
-  const env: Record<string, string | undefined> = { ...process.env, KEYROT_APPROVER_POOL_ID: undefined, ...extra };
-  for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'approvers', ...(args as string[])], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return session.keyrot('approvers', ...(args as string[]), { KEYROT_APPROVER_POOL_ID: undefined, ...extra });
 }
 
 /** Every user of the pool with every attribute, as Cognito answers it (all pages). */

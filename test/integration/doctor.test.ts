@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,9 +11,9 @@ import {
 import { CreateBucketCommand, PutObjectLockConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { LOCAL_ARCHIVE_BUCKET } from '../../local/seed';
+import { cliSession, type Finished } from '../support/cli';
 import { LocalAws } from '../support/local-aws';
 
-const BIN = path.resolve(import.meta.dirname, '../../bin/keyrot.js');
 const CALLS = path.resolve(import.meta.dirname, '../../infra/handler-calls.json');
 const ALLOWED = 'quality-approver,system-owner,ops';
 
@@ -22,27 +21,13 @@ let aws: LocalAws;
 /** The outputs of a healthy deployment, pointing at the resources LocalAws seeded. */
 let outputs: Record<string, string>;
 
-type Finished = { code: number | null; stdout: string; stderr: string };
 type Row = { check: string; status: string; detail: string; fix?: string };
+
+const session = cliSession(() => aws);
 
 /** Run `keyrot doctor` as an operator would, against moto, with a bounded time. */
 function doctor(...args: string[]): Promise<Finished> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'doctor', ...args], {
-      env: process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return session.keyrot('doctor', ...args);
 }
 
 const client = <T>(Client: new (config: object) => T): T =>

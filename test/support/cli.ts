@@ -37,14 +37,18 @@ export function cliSession(aws: () => LocalAws) {
 
   /**
    * Run the keyrot command as an operator would, with a bounded time; a last object arg adds
-   * env. `stop()` ends it early, as Ctrl-C would.
+   * env (undefined removes a variable). `stop()` ends it early, as Ctrl-C would.
    */
-  function keyrot(...args: (string | Record<string, string>)[]): Running {
-    const extra = typeof args.at(-1) === 'object' ? (args.pop() as Record<string, string>) : {};
+  function keyrot(...args: (string | Record<string, string | undefined>)[]): Running {
+    const extra = typeof args.at(-1) === 'object' ? (args.pop() as Record<string, string | undefined>) : {};
+    // An undefined value leaves that variable out of the command's environment.
+    const env = Object.fromEntries(
+      Object.entries({ ...process.env, KEYROT_HOME: home, ...extra }).filter(([, value]) => value !== undefined),
+    );
     let stop = () => {};
     const finished = new Promise<Finished>((resolve, reject) => {
       const child = spawn(process.execPath, [BIN, ...(args as string[])], {
-        env: { ...process.env, KEYROT_HOME: home, ...extra },
+        env,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let stdout = '';
