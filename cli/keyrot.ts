@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { listApprovals, signFromTerminal } from './approve';
 import { registerApprovers } from './approvers';
 import { auditExecution, auditUser, verify, type HistorySource } from './audit';
+import { confirmConsumer } from './confirm';
 import { demo } from './demo';
 import { doctor } from './doctor';
 import { apiSource, CommandError, localSource } from './executions';
@@ -90,7 +91,11 @@ program
   .option('--rotation-approval', 'require an approval before a key is created')
   .option('--no-deletion-approval', 'delete the old key without the approval gate')
   .addOption(
-    new Option('--validation <mode>', 'how the consumer confirms it uses the new key').choices(['none', 'last-used']),
+    new Option('--validation <mode>', 'how the consumer confirms it uses the new key').choices([
+      'none',
+      'last-used',
+      'callback',
+    ]),
   )
   .option(
     '--validation-timeout <seconds>',
@@ -203,6 +208,42 @@ Examples:
   });
 
 registerApprovers(program, { withAws, awsOptions });
+
+withSource(
+  program
+    .command('confirm')
+    .description(
+      "Prove a consumer runs on the new key (callback validation): sign GetCallerIdentity with the secret's AWSCURRENT.",
+    )
+    .argument('<execution>', 'the waiting execution: its name or ARN')
+    .option(
+      '--url <base>',
+      'the approval endpoint (default $KEYROT_APPROVAL_BASE_URL, or the running local server with --local)',
+    )
+    .option('--json', "print the endpoint's answer as one JSON object"),
+)
+  .addHelpText(
+    'after',
+    `
+Reads AWSCURRENT of the user's secret, signs an STS GetCallerIdentity request with it and posts
+only the signed request (never the secret) to <url>/confirm/<id>. keyrot replays it to STS and
+accepts it when STS answers with the user's own ARN, the credential names the new key and the
+signature is under 5 minutes old. Run it where the consumer runs, with its access to the secret.
+
+Examples:
+  keyrot confirm build-bot-20261123 --local
+  keyrot confirm arn:aws:states:eu-west-1:111122223333:execution:Keyrot-rotation:build-bot-20261123
+
+Exit codes: 0 confirmed, 4 refused (wrong key, stale, not waiting any more), 9 no such execution, 1 error`,
+  )
+  .action(async (execution: string, options) => {
+    awsOptions(options);
+    process.exitCode = await confirmConsumer(execution, {
+      ...options,
+      local: Boolean(options.local),
+      json: Boolean(options.json),
+    });
+  });
 
 withSource(
   program

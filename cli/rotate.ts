@@ -147,7 +147,9 @@ async function rotateLocally(input: ExecutionInput, options: RotateOptions, out:
   out.progress(`         execution ${name} (keyrot status ${name} --local; keyrot abort ${name} --local)`);
   const tokens = new LocalTaskTokens();
   // Without --auto-approve, gates are signed on the local approval pages (or `keyrot approve`).
-  const server = options.autoApprove ? undefined : await startApprovalServer(tokens);
+  // Callback validation needs the server too: the consumer's proof arrives there (keyrot confirm).
+  const server =
+    options.autoApprove && input.config.validationMode !== 'callback' ? undefined : await startApprovalServer(tokens);
   if (server) writeServerInfo(server.url);
   const abort = new AbortController();
   // `keyrot abort --local` from another terminal leaves a request next to the record.
@@ -170,6 +172,10 @@ async function rotateLocally(input: ExecutionInput, options: RotateOptions, out:
     },
     onWaiting: (state, executionArn) => {
       void (async () => {
+        if (state === 'Wait For Consumer') {
+          out.notice(`         ${state}: prove the consumer runs on the new key: keyrot confirm ${name} --local`);
+          return;
+        }
         if (!options.autoApprove) return showApprovalLinks(executionArn, state, out);
         const signatures = await decideAllPending({ ...clients, callbacks: tokens }, settings(), executionArn, {
           signer: { username: options.autoApprove, name: `${options.autoApprove} (auto-approved from the terminal)` },

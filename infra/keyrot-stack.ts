@@ -85,7 +85,13 @@ const SECRET_ACTIONS: Partial<Record<HandlerName, string[]>> = {
   ],
 };
 
-const NOTIFIERS: HandlerName[] = ['distribute-key', 'request-approval', 'finish-rotation', 'roll-back'];
+const NOTIFIERS: HandlerName[] = [
+  'distribute-key',
+  'request-approval',
+  'await-consumer',
+  'finish-rotation',
+  'roll-back',
+];
 
 /**
  * KMS actions each handler's Secrets Manager calls make with its permissions: reading a
@@ -105,6 +111,8 @@ const TABLE_ACTIONS = {
   // Scan finds this execution's stale pending request when a retried gate supersedes it.
   'request-approval': ['dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
   'approval-api': ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+  // Wait For Consumer writes its confirmation (id derived from the execution: a retry overwrites it).
+  'await-consumer': ['dynamodb:PutItem'],
 } as const;
 
 /** Every Lambda in the stack: the workflow's handlers, the approval pages and the archiver. */
@@ -294,7 +302,9 @@ export class KeyrotStack extends Stack {
     for (const name of HANDLER_NAMES) {
       const fn = makeFunction(
         name,
-        name === 'request-approval' ? { ...environment, KEYROT_APPROVAL_BASE_URL: approvalUrl.url } : environment,
+        name === 'request-approval' || name === 'await-consumer'
+          ? { ...environment, KEYROT_APPROVAL_BASE_URL: approvalUrl.url }
+          : environment,
       );
       const iamActions = IAM_ACTIONS[name];
       if (iamActions) {
@@ -314,6 +324,10 @@ export class KeyrotStack extends Stack {
     }
     approvals.grant(functions['request-approval'], ...TABLE_ACTIONS['request-approval']);
     key.grantDecrypt(functions['request-approval']);
+    // The consumer's proof is replayed to STS unsigned by any role (the consumer's key signed it):
+    // approval-api needs nothing new; Wait For Consumer only records the confirmation.
+    approvals.grant(functions['await-consumer'], ...TABLE_ACTIONS['await-consumer']);
+    key.grantDecrypt(functions['await-consumer']);
     functions['request-approval'].addToRolePolicy(
       new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [linkKey.secretArn] }),
     );

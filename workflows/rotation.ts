@@ -12,6 +12,7 @@ export const HANDLER_NAMES = [
   'create-key',
   'distribute-key',
   'check-key-used',
+  'await-consumer',
   'verify-key',
   'deactivate-key',
   'delete-key',
@@ -241,7 +242,25 @@ export function rotationDefinition(
   const waitBeforeChecking = new sfn.Wait(scope, 'Wait Before Checking Again', {
     time: sfn.WaitTime.secondsPath('$.config.validationPollSeconds'),
   });
+  // Callback validation: the consumer's proof of possession resumes it (through the approval
+  // endpoint). Like the gates, its TimeoutSeconds is the deployment's approval timeout, not the
+  // input's validationTimeoutSeconds (see RotationSettings); a timeout goes to the rollback.
+  const waitForConsumer = orRollBack(
+    new tasks.LambdaInvoke(scope, 'Wait For Consumer', {
+      lambdaFunction: fns['await-consumer'],
+      retryOnServiceExceptions: false,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({
+        taskToken: sfn.JsonPath.taskToken,
+        expiresInSeconds: settings.approvalTimeout.toSeconds(),
+        state: sfn.JsonPath.entirePayload,
+      }),
+      resultPath: '$.validation',
+      taskTimeout: sfn.Timeout.duration(settings.approvalTimeout),
+    }).addRetry(TRANSIENT),
+  );
   const validation = new sfn.Choice(scope, 'Validation Mode?')
+    .when(sfn.Condition.stringEquals('$.config.validationMode', 'callback'), waitForConsumer.next(validated))
     .when(
       sfn.Condition.stringEquals('$.config.validationMode', 'last-used'),
       checkUsed.next(

@@ -14,6 +14,7 @@ import {
   type TaskCallbacks,
 } from './approvals';
 import { authenticateApprover, SignInIncompleteError, WrongPasswordError } from './approver-auth';
+import { confirmWithProof, describeConfirmation } from './confirmation';
 
 /** An HTTP request, as a Lambda function URL or the local server hands it over. */
 export interface HttpRequest {
@@ -35,6 +36,8 @@ export interface ApprovalApiDeps {
   callbacks: TaskCallbacks;
   config: Pick<Settings, 'approvalsTable' | 'approvers' | 'approverClientId' | 'linkKeySecret'>;
   now?: () => Date;
+  /** Where consumers' proofs are replayed (default: from configuration, see stsEndpoint()). */
+  stsEndpoint?: string;
 }
 
 const MAX_BODY = 16 * 1024;
@@ -56,6 +59,8 @@ interface Outcome {
   record?: ApprovalRecord;
   form?: { csrf: string; action: string };
   signature?: Signature;
+  /** A consumer confirmation's public view or proof (callback validation). */
+  confirmation?: Record<string, unknown>;
 }
 
 /**
@@ -84,6 +89,7 @@ export async function handleApprovalRequest(deps: ApprovalApiDeps, request: Http
       ...(outcome.form ? { csrf: outcome.form.csrf } : {}),
       ...(outcome.record ? { approval: publicView(outcome.record) } : {}),
       ...(outcome.signature ? { signature: outcome.signature } : {}),
+      ...(outcome.confirmation ? { confirmation: outcome.confirmation } : {}),
     });
   } else {
     headers['content-type'] = 'text/html; charset=utf-8';
@@ -107,6 +113,8 @@ function publicView(record: ApprovalRecord) {
 }
 
 async function route(deps: ApprovalApiDeps, request: HttpRequest): Promise<Outcome> {
+  const confirm = /^\/confirm\/(confirm-[0-9a-f]{32})\/?$/.exec(request.path);
+  if (confirm) return confirmRoute(deps, request, confirm[1] ?? '');
   const match = /^\/approvals\/([^/]+)\/?$/.exec(request.path);
   if (!match) return { status: 404, title: 'Not found', message: 'There is no page here.' };
   if (!['GET', 'HEAD', 'POST'].includes(request.method)) {
@@ -227,4 +235,22 @@ async function sign(
     if (error instanceof ApprovalExpiredError) return { status: 410, title: 'Expired', message: error.message, record };
     throw error;
   }
+}
+
+/**
+ * `GET|HEAD /confirm/{id}` tells a consumer what the confirmation waits for and changes nothing;
+ * `POST` (JSON) carries its proof of possession of the new key (callback validation).
+ */
+async function confirmRoute(deps: ApprovalApiDeps, request: HttpRequest, id: string): Promise<Outcome> {
+  const now = deps.now?.() ?? new Date();
+  const confirmDeps = { ddb: deps.clients.ddb, callbacks: deps.callbacks, stsEndpoint: deps.stsEndpoint };
+  if (request.method === 'GET' || request.method === 'HEAD')
+    return describeConfirmation(confirmDeps, deps.config, id, now);
+  if (request.method !== 'POST') {
+    return { status: 405, title: 'Method not allowed', message: 'Use GET to read a confirmation and POST to prove.' };
+  }
+  if (!(request.headers['content-type'] ?? '').startsWith('application/json')) {
+    return { status: 415, title: 'Unsupported body', message: 'Send the signed request as application/json.' };
+  }
+  return confirmWithProof(confirmDeps, deps.config, id, request.body, now);
 }

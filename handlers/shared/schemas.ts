@@ -16,7 +16,8 @@ export const RotationConfig = z.strictObject({
   maxAgeDays: z.number().int().min(1).max(3650).default(90),
   approveRotation: z.boolean().default(false),
   approveDeletion: z.boolean().default(true),
-  validationMode: z.enum(['none', 'last-used']).default('last-used'),
+  // callback: the consumer proves it holds the new key (a signed GetCallerIdentity, `keyrot confirm`).
+  validationMode: z.enum(['none', 'last-used', 'callback']).default('last-used'),
   validationTimeoutSeconds: Seconds(1, WEEK).default(86_400),
   validationPollSeconds: Seconds(1, 86_400).default(300),
   graceSeconds: Seconds(0, WEEK).default(86_400),
