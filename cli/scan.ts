@@ -31,9 +31,11 @@ export async function scan(options: ScanOptions): Promise<number> {
     );
   }
   const config = options.accounts ?? accountSettings();
-  const { own, users } = await scanAccounts(clients, config, options.rules, (line) =>
+  const { own, users, unscanned } = await scanAccounts(clients, config, options.rules, (line) =>
     process.stderr.write(`keyrot: ${line}\n`),
   );
+  for (const miss of unscanned)
+    process.stderr.write(`keyrot: warning: account ${miss.account} was not scanned: ${miss.reason}\n`);
   const rows = users.map((user) => [user.account, user.user, user.verdict, keyText(user), user.reason]);
   if (options.format === 'json') process.stdout.write(`${JSON.stringify(users)}\n`);
   else if (options.format === 'csv') {

@@ -22,7 +22,7 @@ const Request = z.object({
 /** Scan Accounts: every account's credential report, a verdict per user, and the DUE list for the map. */
 export const handler = lambdaHandler(Request, async ({ input, startedAt }) => {
   const asOf = new Date(input.asOf ?? startedAt);
-  const { own, accounts, users } = await scanAccounts(clients, accountSettings(), {
+  const { own, accounts, users, unscanned } = await scanAccounts(clients, accountSettings(), {
     ...DEFAULT_RULES,
     ...(input.warnDays ? { warnDays: input.warnDays } : {}),
     ...(input.maxAgeDays ? { maxAgeDays: input.maxAgeDays } : {}),
@@ -42,6 +42,7 @@ export const handler = lambdaHandler(Request, async ({ input, startedAt }) => {
     scannedAt: startedAt,
     asOf: asOf.toISOString(),
     accounts,
+    unscanned,
     users: users.length,
     counts: countVerdicts(users),
     dueTotal: due.length,

@@ -10,6 +10,7 @@ const Summary = z.object({
     users: z.number(),
     counts: z.record(z.string(), z.number()),
     dueTotal: z.number(),
+    unscanned: z.array(z.object({ account: z.string(), reason: z.string() })).default([]),
   }),
   starts: z.array(
     z.object({
@@ -34,6 +35,7 @@ export const handler = lambdaHandler(Summary, async ({ scan, starts }) => {
   const message = [
     `keyrot daily scan as of ${scan.asOf}: ${scan.users} user(s) with keys in ${scan.accounts.length} account(s).`,
     `Verdicts: ${counts}.`,
+    ...scan.unscanned.map((miss) => `NOT SCANNED: account ${miss.account}: ${miss.reason}.`),
     `Rotations started: ${started.length}${started.length > 0 ? ` (${started.join(', ')})` : ''}.`,
     `Already started in this window: ${already}.`,
     `Failed to start: ${failed.length}${failed.length > 0 ? ` (${failed.join('; ')})` : ''}.`,

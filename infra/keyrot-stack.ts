@@ -118,6 +118,17 @@ const TABLE_ACTIONS = {
 /** Every Lambda in the stack: the workflow's handlers, the approval pages and the archiver. */
 type FunctionName = HandlerName | ScanHandlerName | 'approval-api' | 'archive-execution';
 
+/**
+ * STS refuses an ExternalId outside 2-1224 characters of `[\w+=,.@:/-]`, so every AssumeRole
+ * would fail: refuse it at synth, where it can still be fixed.
+ */
+export function checkExternalId(externalId: string | undefined): void {
+  if (!externalId)
+    throw new Error('keyrot:externalId is required with member accounts: their roles trust keyrot only with it');
+  if (!/^[\w+=,.@:/-]{2,1224}$/.test(externalId))
+    throw new Error('keyrot:externalId must be 2 to 1224 characters of letters, digits and +=,.@:/-_ (as STS accepts)');
+}
+
 /** The keyrot workflow: handlers, rotation state machine, topic, approvals table, alarms. */
 export class KeyrotStack extends Stack {
   readonly stateMachine: sfn.StateMachine;
@@ -133,6 +144,7 @@ export class KeyrotStack extends Stack {
     const userPath = props.managedUserPath ?? '/';
     const secretPrefix = props.secretPrefix ?? 'keyrot/';
     const approvalTimeout = props.approvalTimeout ?? Duration.days(1);
+    if (props.memberAccounts) checkExternalId(props.externalId);
     if (approvalTimeout.toSeconds() < 1 || approvalTimeout.toSeconds() > 7 * 86_400) {
       throw new Error('approvalTimeout must be between 1 second and 7 days');
     }
@@ -152,12 +164,13 @@ export class KeyrotStack extends Stack {
       }),
     );
     // CloudWatch alarms publish to the encrypted alarm topic: SNS asks KMS on CloudWatch's behalf.
+    // AWS's documented statement has no condition: whether SNS passes CloudWatch's source
+    // account on to KMS is not documented, and a condition on a missing key drops every alarm.
     key.addToResourcePolicy(
       new iam.PolicyStatement({
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
       }),
     );
 
@@ -221,6 +234,8 @@ export class KeyrotStack extends Stack {
       authFlows: { userPassword: true },
       generateSecret: false,
       preventUserExistenceErrors: true,
+      // Signing is user name and password on keyrot's own page: no hosted UI, no OAuth flows or callbacks.
+      disableOAuth: true,
     });
     const linkKey = new secretsmanager.Secret(this, 'ApprovalLinkKey', {
       description: 'keyrot: HMAC key for approval links and CSRF tokens',

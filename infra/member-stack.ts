@@ -1,6 +1,7 @@
 import { CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
+import { checkExternalId } from './keyrot-stack';
 
 export interface KeyrotMemberStackProps extends StackProps {
   /** The account keyrot runs in (its handlers assume this role from there). */
@@ -15,6 +16,8 @@ export interface KeyrotMemberStackProps extends StackProps {
   readonly secretPrefix?: string;
   /** The role's name (KEYROT_MEMBER_ROLE; default KeyrotMember). */
   readonly roleName?: string;
+  /** The keyrot stack's name: only its roles (named `<stack>-…` by CloudFormation) may assume this one. */
+  readonly keyrotStackName?: string;
 }
 
 /**
@@ -27,7 +30,7 @@ export class KeyrotMemberStack extends Stack {
 
   constructor(scope: Construct, id: string, props: KeyrotMemberStackProps) {
     super(scope, id, props);
-    if (!props.externalId) throw new Error('keyrot:externalId is required: the member role trusts keyrot only with it');
+    checkExternalId(props.externalId);
     const path = (props.managedUserPath ?? '/').replace(/^\/|\/$/g, '');
     const prefix = props.secretPrefix ?? 'keyrot/';
     this.role = new iam.Role(this, 'Role', {
@@ -35,6 +38,10 @@ export class KeyrotMemberStack extends Stack {
       description: 'keyrot: scan and rotate IAM user access keys in this account',
       assumedBy: new iam.AccountPrincipal(props.keyrotAccount).withConditions({
         StringEquals: { 'sts:ExternalId': props.externalId },
+        // Not any principal of the keyrot account that may call AssumeRole: keyrot's own roles.
+        ArnLike: {
+          'aws:PrincipalArn': `arn:${this.partition}:iam::${props.keyrotAccount}:role/${props.keyrotStackName ?? 'Keyrot'}-*`,
+        },
       }),
     });
     const users = this.formatArn({

@@ -37,8 +37,9 @@ export async function accountIds(sts: STSClient, config: AccountSettings): Promi
     const organizations = hooked(new OrganizationsClient({}));
     let token: string | undefined;
     do {
+      // Status is retired in favour of State (September 2026); either says ACTIVE.
       const page = await organizations.send(new ListAccountsCommand({ NextToken: token }));
-      members.push(...(page.Accounts ?? []).filter((a) => a.Status === 'ACTIVE').map((a) => a.Id ?? ''));
+      members.push(...(page.Accounts ?? []).filter((a) => (a.State ?? a.Status) === 'ACTIVE').map((a) => a.Id ?? ''));
       token = page.NextToken;
     } while (token);
   } else {

@@ -146,14 +146,30 @@ export async function scanAccounts(
   config: AccountSettings,
   rules: ScanRules,
   progress: (line: string) => void = () => {},
-): Promise<{ own: string; accounts: string[]; users: ScannedUser[] }> {
+): Promise<{ own: string; accounts: string[]; users: ScannedUser[]; unscanned: Unscanned[] }> {
   const { own, all } = await accountIds(deps.sts, config);
   const users: ScannedUser[] = [];
+  const unscanned: Unscanned[] = [];
   for (const account of all) {
-    const iam = account === own ? deps.iam : await iamFor(deps.sts, account, own, config);
-    const found = await scanAccount(iam, account, rules, { progress: (line) => progress(`${account}: ${line}`) });
-    progress(`${account}: ${found.length} user(s) with keys`);
-    users.push(...found);
+    try {
+      const iam = account === own ? deps.iam : await iamFor(deps.sts, account, own, config);
+      const found = await scanAccount(iam, account, rules, { progress: (line) => progress(`${account}: ${line}`) });
+      progress(`${account}: ${found.length} user(s) with keys`);
+      users.push(...found);
+    } catch (error) {
+      // One member without its role (a new account, a failed member deploy) must not stop the
+      // scan of every other account; our own account failing is a failure of the scan.
+      if (account === own) throw error;
+      const reason = `${(error as Error).name}: ${(error as Error).message}`.slice(0, 300);
+      progress(`${account}: not scanned (${reason})`);
+      unscanned.push({ account, reason });
+    }
   }
-  return { own, accounts: all, users };
+  return { own, accounts: all, users, unscanned };
+}
+
+/** A member account the scan could not read, and why. */
+export interface Unscanned {
+  account: string;
+  reason: string;
 }

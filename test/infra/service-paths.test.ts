@@ -7,6 +7,7 @@ import {
   evaluate,
   resolver,
   resourcePolicyOf,
+  roleArn,
   rolePolicies,
   synthesize,
   type Synthesized,
@@ -52,7 +53,8 @@ async function serviceMay(
     action,
     resource,
     resourceAccount: ACCOUNT,
-    context: { 'aws:SourceAccount': ACCOUNT, ...context },
+    // Only the keys a service documents sending: a condition on any other never matches.
+    context,
     identityPolicies: [],
     resourcePolicy: resourcePolicyOf(template, policyOf),
   });
@@ -69,14 +71,14 @@ async function roleMay(
   const trust = await evaluate({
     principal: service.principal,
     action: 'sts:AssumeRole',
-    resource: `arn:aws:iam::${ACCOUNT}:role/${roleId}`,
+    resource: roleArn(ACCOUNT, roleId),
     resourceAccount: ACCOUNT,
     context: { 'aws:SourceAccount': ACCOUNT, 'aws:SourceArn': service.sourceArn },
     identityPolicies: [],
     resourcePolicy: resourcePolicyOf(template, roleId),
   });
   const call = await evaluate({
-    principal: `arn:aws:iam::${ACCOUNT}:role/${roleId}`,
+    principal: roleArn(ACCOUNT, roleId),
     action,
     resource,
     resourceAccount: ACCOUNT,
@@ -137,7 +139,7 @@ describe('service paths of the synthesized stack', () => {
 
     assert.equal(resolve(destination.Destination), arnOf(queue));
     const verdict = await evaluate({
-      principal: `arn:aws:iam::${ACCOUNT}:role/${role}`,
+      principal: roleArn(ACCOUNT, role),
       action: 'sqs:SendMessage',
       resource: arnOf(queue),
       resourceAccount: ACCOUNT,
@@ -154,7 +156,8 @@ describe('service paths of the synthesized stack', () => {
     for (const alarm of alarms) {
       const actions = resolve(template.Resources[alarm]?.Properties?.AlarmActions) as string[];
       assert.deepEqual(actions, [resolve({ Ref: alarmTopic })], `${alarm} notifies the alarm topic`);
-      const source = { 'aws:SourceArn': `arn:aws:cloudwatch:${OWN}:alarm:${alarm}` };
+      // CloudWatch names the alarm and its account to SNS (AWS's confused-deputy keys).
+      const source = { 'aws:SourceArn': `arn:aws:cloudwatch:${OWN}:alarm:${alarm}`, 'aws:SourceAccount': ACCOUNT };
       assert.equal(
         await serviceMay(
           'cloudwatch.amazonaws.com',
@@ -229,6 +232,15 @@ describe('service paths of the synthesized stack', () => {
     const scan = synthMachine('scan');
     const scanArn = String(resolve({ Ref: scan }));
     const states = { principal: 'states.amazonaws.com', sourceArn: scanArn };
+    // A Distributed Map runs its items as child executions of the scan and may stop or redrive them.
+    const children = `${scanArn.replace(':stateMachine:', ':execution:')}`;
+    for (const [action, resource] of [
+      ['states:DescribeExecution', `${children}:child-1`],
+      ['states:StopExecution', `${children}:child-1`],
+      ['states:RedriveExecution', `${children}/run-1:child-1`],
+    ] as const) {
+      assert.equal((await roleMay(roleOf(scan), states, action, resource))[1], 'Allowed', action);
+    }
     assert.deepEqual(await roleMay(roleOf(scan), states, 'states:StartExecution', scanArn), ['Allowed', 'Allowed']);
   });
 
@@ -239,7 +251,7 @@ describe('service paths of the synthesized stack', () => {
     const as = async (role: string, action: string, resource: string) =>
       (
         await evaluate({
-          principal: `arn:aws:iam::${ACCOUNT}:role/${role}`,
+          principal: roleArn(ACCOUNT, role),
           action,
           resource,
           resourceAccount: ACCOUNT,

@@ -118,7 +118,7 @@ export function resolver(template: Template, account = ACCOUNT): (value: unknown
     if (!resource) throw new Error(`the template has no resource ${id}`);
     const own = `${REGION}:${account}`;
     const arns: Record<string, string> = {
-      'AWS::IAM::Role': `arn:aws:iam::${account}:role/${id}`,
+      'AWS::IAM::Role': roleArn(account, id),
       'AWS::Lambda::Function': `arn:aws:lambda:${own}:function:${id}`,
       'AWS::DynamoDB::Table': `arn:aws:dynamodb:${own}:table/${id}`,
       'AWS::SNS::Topic': `arn:aws:sns:${own}:${id}`,
@@ -187,6 +187,11 @@ export function resolver(template: Template, account = ACCOUNT): (value: unknown
     return Object.fromEntries(Object.entries(token).map(([key, inner]) => [key, resolve(inner)]));
   };
   return resolve;
+}
+
+/** A role of the keyrot stack as deployed: CloudFormation names it `<stack>-<logical id>-<suffix>`. */
+export function roleArn(account: string, logicalId: string): string {
+  return `arn:aws:iam::${account}:role/Keyrot-${logicalId}`;
 }
 
 /** The AWS managed policy every function role carries (its content as AWS publishes it). */
@@ -263,9 +268,11 @@ export function resourcePolicyOf(template: Template, logicalId: string): Json | 
               ? { Service: p.Principal }
               : { AWS: p.Principal };
         const condition: Json = {};
+        const equals: Record<string, string> = {};
         if (p.SourceArn) condition.ArnLike = { 'aws:SourceArn': p.SourceArn };
-        if (p.SourceAccount) condition.StringEquals = { 'aws:SourceAccount': p.SourceAccount };
-        if (p.FunctionUrlAuthType) condition.StringEquals = { 'lambda:FunctionUrlAuthType': p.FunctionUrlAuthType };
+        if (p.SourceAccount) equals['aws:SourceAccount'] = p.SourceAccount;
+        if (p.FunctionUrlAuthType) equals['lambda:FunctionUrlAuthType'] = p.FunctionUrlAuthType;
+        if (Object.keys(equals).length) condition.StringEquals = equals;
         if ((p as Json).InvokedViaFunctionUrl === true || String((p as Json).InvokedViaFunctionUrl) === 'true')
           condition.Bool = { 'lambda:InvokedViaFunctionUrl': 'true' };
         return {
@@ -530,14 +537,14 @@ export async function evaluateCall(call: DeployedCall, synth: Synthesized) {
         call.governedBy.logicalId,
       )
     : undefined;
-  const principalRole = member ? MEMBER_ROLE_NAME : roleId;
+  const principal = member ? `arn:aws:iam::${account}:role/${MEMBER_ROLE_NAME}` : roleArn(account, roleId);
   return evaluate({
-    principal: `arn:aws:iam::${account}:role/${principalRole}`,
+    principal,
     action: call.action,
     resource: call.resource,
     resourceAccount: call.resourceAccount,
     context: {
-      'aws:PrincipalArn': `arn:aws:iam::${account}:role/${principalRole}`,
+      'aws:PrincipalArn': principal,
       'aws:PrincipalAccount': account,
       ...call.context,
     },

@@ -6,9 +6,10 @@ import {
   IAMClient,
   ListUserTagsCommand,
 } from '@aws-sdk/client-iam';
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { parseCredentialReport } from '../../handlers/domain/credential-report';
-import { DEFAULT_RULES, judge, scanAccount } from '../../handlers/domain/scan';
+import { DEFAULT_RULES, judge, scanAccount, scanAccounts } from '../../handlers/domain/scan';
 import { executionName } from '../../handlers/domain/start-rotation';
 
 const AS_OF = new Date('2026-06-30T12:00:00Z');
@@ -187,5 +188,36 @@ describe('execution names', () => {
     const long = 'x'.repeat(30) + '+='.repeat(17);
     assert.ok(executionName(long, day, 20, '444455556666').length <= 80);
     assert.notEqual(executionName(`${long}a`, day), executionName(`${long}b`, day));
+  });
+});
+
+describe('scanAccounts', () => {
+  it('scans every other account when one member has no role to assume, and names the one it could not scan', async () => {
+    const iam = mockClient(IAMClient);
+    const sts = mockClient(STSClient);
+    sts.on(GetCallerIdentityCommand).resolves({ Account: '111122223333' });
+    sts
+      .on(AssumeRoleCommand)
+      .rejects(Object.assign(new Error('not authorized to assume KeyrotMember'), { name: 'AccessDenied' }));
+    iam.on(GenerateCredentialReportCommand).resolves({ State: 'COMPLETE' });
+    const csv = [HEADER, line('old', [[true, 120, 1]])].join('\n');
+    iam.on(GetCredentialReportCommand).resolves({ Content: new TextEncoder().encode(csv), ReportFormat: 'text/csv' });
+    iam.on(ListUserTagsCommand).resolves({ Tags: [] });
+
+    const scanned = await scanAccounts(
+      { iam: new IAMClient({}), sts: new STSClient({}) },
+      { accounts: ['444455556666'], roleName: 'KeyrotMember', externalId: 'ext-1' },
+      rules,
+    );
+
+    assert.deepEqual(
+      scanned.users.map((user) => [user.account, user.user, user.verdict]),
+      [['111122223333', 'old', 'DUE']],
+    );
+    assert.deepEqual(scanned.unscanned, [
+      { account: '444455556666', reason: 'AccessDenied: not authorized to assume KeyrotMember' },
+    ]);
+    iam.restore();
+    sts.restore();
   });
 });
