@@ -35,8 +35,8 @@ describe('the synthesized stack', () => {
     const functions = template.findResources('AWS::Lambda::Function');
     assert.equal(
       Object.keys(functions).length,
-      17,
-      'twelve rotation handlers, three scan handlers, the approval API, the archiver',
+      18,
+      'thirteen rotation handlers, three scan handlers, the approval API, the archiver',
     );
     for (const fn of Object.values(functions)) {
       assert.equal(fn.Properties.Runtime, 'nodejs24.x');
@@ -187,8 +187,14 @@ describe('the state machine definition', () => {
 
   it('puts a timeout on every callback task', () => {
     const callbacks = tasks.filter(([, state]) => state.Resource?.endsWith('.waitForTaskToken'));
-    assert.deepEqual(callbacks.map(([name]) => name).sort(), ['Approve Deletion', 'Approve Rotation']);
-    for (const [name] of callbacks) {
+    assert.deepEqual(callbacks.map(([name]) => name).sort(), [
+      'Approve Deletion',
+      'Approve Rotation',
+      'Wait For Consumer',
+    ]);
+    // The consumer's proof is checked before it resumes the task; Verify New Key checks the key again.
+    assert.equal((states['Wait For Consumer'] as State & { Next?: string }).Next, 'Verify New Key');
+    for (const [name] of callbacks.filter(([name]) => name !== 'Wait For Consumer')) {
       const check = states[name] as State & { Next?: string };
       assert.match(
         check.Next ?? '',
@@ -204,6 +210,7 @@ describe('the state machine definition', () => {
       'Create Access Key',
       'Distribute Key',
       'Check New Key Used',
+      'Wait For Consumer',
       'Verify New Key',
       'Approve Deletion',
       'Check Deletion Approval',
