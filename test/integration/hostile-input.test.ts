@@ -57,7 +57,7 @@ const HOSTILE: [string, unknown, RegExp][] = [
   ['a string number', { userName: 'alice', config: { maxAgeDays: '90' } }, /config\.maxAgeDays/],
   ['a negative grace period', { userName: 'alice', config: { graceSeconds: -1 } }, /config\.graceSeconds/],
   ['a grace period of a year', { userName: 'alice', config: { graceSeconds: 31_536_000 } }, /config\.graceSeconds/],
-  ['an unbuilt validation mode', { userName: 'alice', config: { validationMode: 'callback' } }, /validationMode/],
+  ['an unknown validation mode', { userName: 'alice', config: { validationMode: 'webhook' } }, /validationMode/],
   ['an unknown config field', { userName: 'alice', config: { skipVerify: true } }, /unknown field "skipVerify"/],
   ['a date that is not one', { userName: 'alice', asOf: 'yesterday' }, /asOf/],
   ['a short account id', { userName: 'alice', account: '12345' }, /account must be a 12-digit AWS account id/],
