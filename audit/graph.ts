@@ -139,11 +139,12 @@ const escapeXml = (value: string) =>
 
 /**
  * The layout as inline SVG. `visited` states and `taken` transitions (`from\u0000to`) are
- * highlighted; `failed` states get a red outline, `current` an amber one.
+ * highlighted; `failed` states get a red outline, `current` an amber one, and `failedEdges`
+ * (transitions taken out of a failed step, such as a Catch) are drawn red.
  */
 export function graphSvg(
   layout: GraphLayout,
-  path: { visited: Set<string>; taken: Set<string>; failed: Set<string>; current?: string },
+  path: { visited: Set<string>; taken: Set<string>; failed: Set<string>; failedEdges?: Set<string>; current?: string },
 ): string {
   const parts: string[] = [];
   const sorted = [...layout.edges].sort(
@@ -154,6 +155,7 @@ export function graphSvg(
     const to = layout.nodes.get(edge.to);
     if (!from || !to) continue;
     const taken = path.taken.has(`${edge.from}\u0000${edge.to}`);
+    const failed = path.failedEdges?.has(`${edge.from}\u0000${edge.to}`) ?? false;
     let d: string;
     if (edge.back) {
       const x1 = from.x + from.width;
@@ -170,8 +172,9 @@ export function graphSvg(
       const middle = (y1 + y2) / 2;
       d = `M${x1},${y1} C${x1},${middle} ${x2},${middle} ${x2},${y2}`;
     }
-    const classes = ['edge', edge.kind, taken ? 'taken' : ''].filter(Boolean).join(' ');
-    parts.push(`<path class="${classes}" d="${d}" marker-end="url(#${taken ? 'arrow-taken' : 'arrow'})"/>`);
+    const classes = ['edge', edge.kind, taken ? 'taken' : '', failed ? 'failed' : ''].filter(Boolean).join(' ');
+    const arrow = failed ? 'arrow-failed' : taken ? 'arrow-taken' : 'arrow';
+    parts.push(`<path class="${classes}" d="${d}" marker-end="url(#${arrow})"/>`);
   }
   for (const node of layout.nodes.values()) {
     const classes = [
@@ -195,6 +198,6 @@ export function graphSvg(
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="graph-title" viewBox="0 0 ${layout.width} ${layout.height}" width="${layout.width}" height="${layout.height}">` +
     `<title id="graph-title">State machine graph; the states and transitions this execution took are highlighted</title>` +
-    `<defs>${marker('arrow')}${marker('arrow-taken')}</defs>${parts.join('')}</svg>`
+    `<defs>${marker('arrow')}${marker('arrow-taken')}${marker('arrow-failed')}</defs>${parts.join('')}</svg>`
   );
 }

@@ -1,5 +1,5 @@
 import { graphSvg, layoutGraph, type AslDefinition } from './graph';
-import { completeness, duration, headline, manifestation, utc, verdict } from './render';
+import { completeness, duration, headline, manifestation, stateLabel, utc, verdict } from './render';
 import type { Replay } from './replay';
 
 const escapeHtml = (value: string) =>
@@ -21,10 +21,11 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.
 .banner{padding:10px 14px;border-radius:6px;margin:12px 0;font-weight:600}
 .ok{background:#ecfdf5;border:1px solid #047857;color:#065f46}.bad{background:#fef2f2;border:1px solid #b91c1c;color:#7f1d1d}
 .warn{background:#fffbeb;border:1px solid #b45309;color:#78350f}
-.result-failed{color:#b91c1c;font-weight:600}.result-running{color:#b45309;font-weight:600}
+.result-failed{color:#b91c1c;font-weight:600}.result-aborted{color:#b45309}.result-running{color:#b45309;font-weight:600}
 .graph{overflow-x:auto;border:1px solid #e5e7eb;border-radius:6px;padding:8px;background:#fafafa}
 .edge{fill:none;stroke:#cbd5e1;stroke-width:1.3}.edge.catch{stroke-dasharray:5 4}.edge.taken{stroke:#1d4ed8;stroke-width:2.6}
-#arrow path{fill:#cbd5e1}#arrow-taken path{fill:#1d4ed8}
+.edge.failed{stroke:#b91c1c;stroke-width:2.6}
+#arrow path{fill:#cbd5e1}#arrow-taken path{fill:#1d4ed8}#arrow-failed path{fill:#b91c1c}
 .node rect{fill:#fff;stroke:#cbd5e1;stroke-width:1.2}.node text{font-size:12px;text-anchor:middle;fill:#6b7280}
 .node.visited rect{fill:#dbeafe;stroke:#1d4ed8;stroke-width:2}.node.visited text{fill:#111827;font-weight:600}
 .node.failed rect{stroke:#b91c1c;fill:#fee2e2}.node.current rect{stroke:#b45309;fill:#fef3c7}
@@ -32,14 +33,30 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.
 footer{margin-top:32px;color:#4b5563;font-size:12px}
 `;
 
-/** States visited, transitions taken, where it failed and where it stands, from the timeline. */
-function pathOf(replay: Replay) {
+/**
+ * States visited, transitions taken (and which left a failed step), where it failed and where
+ * it stands, from the timeline. A transition joins a step to the one before it on the same
+ * branch (same enclosing state and Map item), so a Map's or Parallel's inner states never
+ * make up edges between unrelated states.
+ */
+export function pathOf(replay: Replay) {
   const visited = new Set(replay.steps.map((step) => step.state));
   const taken = new Set<string>();
-  replay.steps.slice(1).forEach((step, index) => taken.add(`${replay.steps[index]?.state}\u0000${step.state}`));
+  const failedEdges = new Set<string>();
+  const lastOnBranch = new Map<string, Replay['steps'][number]>();
+  for (const step of replay.steps) {
+    const branch = `${step.parent ?? ''}\u0000${step.iteration ?? ''}`;
+    const before = lastOnBranch.get(branch);
+    if (before) {
+      const edge = `${before.state}\u0000${step.state}`;
+      taken.add(edge);
+      if (before.result === 'failed') failedEdges.add(edge);
+    }
+    lastOnBranch.set(branch, step);
+  }
   const failed = new Set(replay.steps.filter((step) => step.result === 'failed').map((step) => step.state));
   const last = replay.steps.at(-1);
-  return { visited, taken, failed, current: last?.result === 'running' ? last.state : undefined };
+  return { visited, taken, failed, failedEdges, current: last?.result === 'running' ? last.state : undefined };
 }
 
 function graph(replay: Replay, definition: string | undefined): string {
@@ -53,7 +70,7 @@ function graph(replay: Replay, definition: string | undefined): string {
     return '<p class="banner warn">The record holds no state machine definition; the graph cannot be drawn.</p>';
   return (
     `<p class="legend"><span>Blue: states and transitions this execution took</span><span>Dashed: error paths (Catch)</span>` +
-    `<span>Red outline: a step that failed</span></p><div class="graph">${graphSvg(layoutGraph(parsed), pathOf(replay))}</div>`
+    `<span>Red outline: a step that failed</span><span>Red arrow: the transition out of a failed step</span></p><div class="graph">${graphSvg(layoutGraph(parsed), pathOf(replay))}</div>`
   );
 }
 
@@ -76,7 +93,8 @@ export function renderHtml(replay: Replay, definition: string | undefined, gener
     .map(
       (step, index) =>
         `<tr><td>${index + 1}</td>${redriven ? `<td>${step.attempt}</td>` : ''}<td class="mono">${escapeHtml(utc(step.enteredAt))}</td>` +
-        `<td>${escapeHtml(step.state)}</td><td class="result-${step.result}">${step.result}</td><td class="took">${duration(step.durationMs)}</td>` +
+        `<td class="mono">${escapeHtml(utc(step.exitedAt))}</td>` +
+        `<td>${escapeHtml(stateLabel(step, '\u00a0\u00a0\u00a0\u00a0'))}</td><td class="result-${step.result}">${step.result}</td><td class="took">${duration(step.durationMs)}</td>` +
         `<td>${escapeHtml(step.did)}${step.errors.length > 0 ? `<br><small>${step.errors.map(escapeHtml).join('<br>')}</small>` : ''}</td></tr>`,
     )
     .join('');
@@ -104,7 +122,7 @@ ${banner}
 <h2>Path taken</h2>
 ${graph(replay, definition)}
 <h2>Timeline</h2>
-<table><thead><tr><th>#</th>${redriven ? '<th>Run</th>' : ''}<th>Time (UTC)</th><th>State</th><th>Result</th><th>Took</th><th>What it did</th></tr></thead><tbody>${rows}</tbody></table>
+<table><thead><tr><th>#</th>${redriven ? '<th>Run</th>' : ''}<th>Time (UTC)</th><th>Exited (UTC)</th><th>State</th><th>Result</th><th>Took</th><th>What it did</th></tr></thead><tbody>${rows}</tbody></table>
 <h2>Signatures</h2>
 ${signatures}
 <footer>Generated by keyrot audit at ${escapeHtml(utc(generatedAt.toISOString()))} from ${escapeHtml(completeness(replay))}. Key ids only; secret access keys never enter the history.</footer>

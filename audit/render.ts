@@ -57,6 +57,19 @@ export function headline(replay: Replay): [string, string][] {
   ];
 }
 
+/** A step's name as a timeline row shows it: indented under its Map or Parallel, with its Map item. */
+export function stateLabel(step: ReplayStep, indent = '  '): string {
+  return `${indent.repeat(step.depth)}${step.state}${step.iteration === null ? '' : ` [item ${step.iteration}]`}`;
+}
+
+/** Where a nested step ran, for formats without indentation. */
+function placeOf(step: ReplayStep): string {
+  if (!step.parent) return '';
+  return `in ${step.parent}${step.iteration === null ? '' : ` item ${step.iteration}`}`;
+}
+
+const exitTime = (step: ReplayStep) => (step.exitedAt ? step.exitedAt.slice(11, 23) : '-');
+
 const attemptLabel = (replay: Replay, step: ReplayStep) => (replay.redriveCount > 0 ? `${step.attempt}` : '');
 
 /** Rows as aligned columns, two spaces apart (the last column unpadded). */
@@ -76,15 +89,18 @@ function text(replay: Replay): string {
   const head = headline(replay).map(([label, value]) => `${label.padEnd(10)} ${value}`);
   const redriven = replay.redriveCount > 0;
   const rows = [
-    ['#', ...(redriven ? ['Run'] : []), 'Time (UTC)', 'State', 'Result', 'Took', 'What it did'],
+    ['#', ...(redriven ? ['Run'] : []), 'Time (UTC)', 'Exited', 'State', 'Result', 'Took', 'What it did'],
     ...replay.steps.map((step, index) => [
       String(index + 1),
       ...(redriven ? [attemptLabel(replay, step)] : []),
       step.enteredAt.slice(0, 23).replace('T', ' '),
-      step.state,
+      exitTime(step),
+      stateLabel(step),
       step.result,
       duration(step.durationMs),
-      step.did,
+      [step.did, ...step.errors.filter((error) => !step.did.includes(error)).map((error) => `error ${error}`)]
+        .filter(Boolean)
+        .join(' | '),
     ]),
   ];
   const signatures =
@@ -125,7 +141,14 @@ function csv(replay: Replay): string {
       step.result,
       step.durationMs,
       step.tries,
-      [step.did, ...step.errors.map((error) => `error ${error}`)].filter(Boolean).join(' | '),
+      [
+        placeOf(step),
+        step.did,
+        ...step.errors.map((error) => `error ${error}`),
+        step.exitedAt ? `exited ${step.exitedAt}` : '',
+      ]
+        .filter(Boolean)
+        .join(' | '),
     ]),
     ...replay.signatures.map((signature) => [
       'signature',
@@ -146,7 +169,17 @@ const mdCell = (value: string) => value.replace(/\\/g, '\\\\').replace(/\|/g, '\
 
 function markdown(replay: Replay): string {
   const redriven = replay.redriveCount > 0;
-  const header = ['#', ...(redriven ? ['Run'] : []), 'Time (UTC)', 'State', 'Result', 'Took', 'What it did'];
+  const header = [
+    '#',
+    ...(redriven ? ['Run'] : []),
+    'Time (UTC)',
+    'Exited (UTC)',
+    'State',
+    'Result',
+    'Took',
+    'What it did',
+    'Errors',
+  ];
   const lines = [
     `# Rotation ${mdCell(replay.name)}: ${replay.outcome}`,
     '',
@@ -164,10 +197,12 @@ function markdown(replay: Replay): string {
           String(index + 1),
           ...(redriven ? [attemptLabel(replay, step)] : []),
           utc(step.enteredAt),
-          step.state,
+          utc(step.exitedAt),
+          stateLabel(step, '↳ '),
           step.result,
           duration(step.durationMs),
           step.did,
+          step.errors.join('; '),
         ]
           .map(mdCell)
           .join(' | ')} |`,
