@@ -106,13 +106,27 @@ program
   .option('--grace <seconds>', 'seconds between deactivating and deleting the old key', integer('--grace'))
   .option('--auto-approve <name>', 'local mode: sign every gate as approver <name> without review (demos, tests)')
   .option('--skip-waits', 'local mode: make waits and retry pauses instant')
+  .option('--onboard', 'the key is in no secret yet: store the new key in a new secret (needs validation)')
+  .option('--dry-run', "print the plan (Detect's checks and every step it would take) and change nothing")
+  .option('--user-path <path>', 'managed IAM path (default $KEYROT_USER_PATH, else cdk.json keyrot:userPath)')
+  .option('--user-tag <tag>', 'manage only users tagged <tag>=true (default $KEYROT_USER_TAG, else cdk.json)')
   .option('--state-machine-arn <arn>', 'the deployed state machine (default $KEYROT_STATE_MACHINE_ARN)')
   .option('--region <region>', 'AWS region, as the AWS CLI takes it')
   .option('--profile <profile>', 'AWS shared-config profile, as the AWS CLI takes it')
   .addHelpText(
     'after',
     `
+Before anything starts (and again in the Detect step) keyrot checks that the user is managed
+(path and tag), that the secret <prefix><user> exists and its AWSCURRENT holds the active key
+in a shape keyrot reads, and that the topic, approvals table and link key answer. The secret
+may be {"accessKeyId","secretAccessKey"}, {"AWS_ACCESS_KEY_ID","AWS_SECRET_ACCESS_KEY"},
+{"aws_access_key_id","aws_secret_access_key"} or {"AccessKeyId","SecretAccessKey"}, with other
+fields beside it; a new version keeps the shape and the other fields. The tag
+keyrot:secret-format=keyrot|env|credentials|iam (on the secret or the user) fixes the shape.
+
 Examples:
+  keyrot rotate build-bot --dry-run             the plan: checks, what would be created and deleted
+  keyrot rotate build-bot --local --onboard     the key is in no secret yet: the new one goes into one
   keyrot rotate build-bot                       start on the deployed state machine and follow it
   keyrot rotate build-bot --local               run the workflow here; the deletion gate prints a link
                                                 to the local approval page (or use keyrot approve)
@@ -121,7 +135,10 @@ Examples:
 Exit codes:
   0 ROTATED or SKIPPED   2 invalid input or unknown user   3 SKIPPED: BLOCKED, a human must decide
   4 REJECTED   5 ROLLED_BACK   6 ROLLBACK_FAILED (needs a human)   7 other failure   1 error
-  10 a rotation of this user is already running (the message names it)`,
+  10 a rotation of this user is already running (the message names it)
+  13 SKIPPED by a precondition: SECRET_MISSING, SECRET_MISMATCH, SECRET_FORMAT or NOT_MANAGED
+  14 misconfigured: a table, topic, link key, region or endpoint the rotation needs is wrong
+  (nothing is created in either case; --dry-run exits as the rotation would, 0 when it would rotate)`,
   )
   .action(async (user: string, options) => {
     awsOptions(options);
@@ -145,6 +162,10 @@ Exit codes:
         autoApprove: options.autoApprove,
         stateMachineArn: options.stateMachineArn,
         skipWaits: Boolean(options.skipWaits),
+        onboard: Boolean(options.onboard),
+        dryRun: Boolean(options.dryRun),
+        userPath: options.userPath,
+        userTag: options.userTag,
       },
       terminalOutput(Boolean(options.json)),
     );

@@ -27,6 +27,7 @@ import { executionName } from '../handlers/domain/start-rotation';
 import { apiSource, localSource, type ExecutionSource } from './executions';
 import { exitCodeFor, EXIT_CODES } from './outcome';
 import type { Output } from './output';
+import { checkBeforeStart } from './plan';
 
 export interface RotateOptions {
   local: boolean;
@@ -39,6 +40,13 @@ export interface RotateOptions {
   stateMachineArn?: string;
   /** Local mode: make Wait states and retry pauses instant. */
   skipWaits?: boolean;
+  /** The user's key is in no secret yet: the new key goes into a new one. */
+  onboard?: boolean;
+  /** Print the plan (Detect's checks and every step) and change nothing. */
+  dryRun?: boolean;
+  /** The managed scope (else KEYROT_USER_PATH/KEYROT_USER_TAG, else cdk.json). */
+  userPath?: string;
+  userTag?: string;
 }
 
 /** The JSON `keyrot rotate --json` prints. */
@@ -67,6 +75,7 @@ export async function rotate(user: string, options: RotateOptions, out: Output):
     requestedBy: options.requestedBy,
     force: options.force,
     ...(options.asOf ? { asOf: options.asOf } : {}),
+    ...(options.onboard ? { onboard: true } : {}),
     config: options.config,
   });
   if (!parsed.success) {
@@ -74,6 +83,9 @@ export async function rotate(user: string, options: RotateOptions, out: Output):
     return EXIT_CODES.INVALID;
   }
   const input = parsed.data;
+  // Detect's preconditions and settings checks, here, before anything starts (or the plan).
+  const stop = await checkBeforeStart(input, options, out);
+  if (stop !== undefined) return stop;
   const source = options.local ? localSource() : apiSource(options.stateMachineArn);
   const running = await source.running(input.userName);
   if (running) {

@@ -9,5 +9,15 @@ const Request = z.object({
   startedAt: z.iso.datetime({ offset: true }),
 });
 
-/** Detect: validate the execution input and decide whether the user's key is due (in its account). */
-export const handler = lambdaHandler(Request, async (request) => detectKeys(clientsFor, settings(), request));
+/** Detect: validate the execution input, decide whether the user's key is due and check the preconditions. */
+export const handler = lambdaHandler(Request, async (request) =>
+  detectKeys(clientsFor, { ...settings(), ...managedScope() }, request),
+);
+
+/** The managed path and tag the stack gives every function (the same scope as its IAM grants). */
+function managedScope(): { userPath?: string; userTag?: string } {
+  return {
+    ...(process.env.KEYROT_USER_PATH ? { userPath: process.env.KEYROT_USER_PATH } : {}),
+    ...(process.env.KEYROT_USER_TAG ? { userTag: process.env.KEYROT_USER_TAG } : {}),
+  };
+}

@@ -65,6 +65,8 @@ const IAM_ACTIONS: Partial<Record<HandlerName, string[]>> = {
 
 /** Secrets Manager actions each handler needs on the users' key secrets. */
 const SECRET_ACTIONS: Partial<Record<HandlerName, string[]>> = {
+  // Detect checks the secret holds the active key in a known shape before anything is created.
+  'detect-keys': ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
   'create-key': [
     'secretsmanager:DescribeSecret',
     'secretsmanager:GetSecretValue',
@@ -98,6 +100,7 @@ const NOTIFIERS: HandlerName[] = [
  * secret decrypts it, writing one makes a data key (and Secrets Manager decrypts to check it).
  */
 const SECRET_KMS_ACTIONS: Partial<Record<HandlerName, string[]>> = {
+  'detect-keys': ['kms:Decrypt'],
   'create-key': ['kms:Decrypt', 'kms:GenerateDataKey'],
   'verify-key': ['kms:Decrypt'],
   'deactivate-key': ['kms:Decrypt'],
@@ -345,6 +348,16 @@ export class KeyrotStack extends Stack {
     key.grantDecrypt(functions['await-consumer']);
     functions['request-approval'].addToRolePolicy(
       new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [linkKey.secretArn] }),
+    );
+    // Detect reads (never uses) what the rotation will need, so a missing one fails before a key exists.
+    functions['detect-keys'].addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['sns:GetTopicAttributes'], resources: [topic.topicArn] }),
+    );
+    functions['detect-keys'].addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:DescribeTable'], resources: [approvals.tableArn] }),
+    );
+    functions['detect-keys'].addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['secretsmanager:DescribeSecret'], resources: [linkKey.secretArn] }),
     );
 
     const logGroup = new logs.LogGroup(this, 'StateMachineLogs', {

@@ -172,7 +172,11 @@ export function rotationDefinition(
       executionId: sfn.JsonPath.executionId,
       startedAt: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
     }),
-  ).addCatch(invalid, { errors: ['InvalidInput', 'UserNotFound', 'AccountNotManaged'], resultPath: '$.failure' });
+  ).addCatch(invalid, {
+    // Misconfigured: a setting or endpoint the rotation needs is wrong, found before any key exists.
+    errors: ['InvalidInput', 'UserNotFound', 'AccountNotManaged', 'Misconfigured'],
+    resultPath: '$.failure',
+  });
 
   const approveRotation = gate('Approve Rotation', 'ROTATION', '$.rotationApproval')
     .addCatch(rejected, { errors: ['ApprovalRejected'], resultPath: '$.failure' })

@@ -5,7 +5,8 @@ import { KeyMissingError, SecretMismatchError } from '../shared/errors';
 import { logger } from '../shared/logger';
 import type { Created, RotationState } from '../shared/schemas';
 import { keysCreatedBy, listKeys } from './keys';
-import { readKey, versionIdFor, versionStages } from './secret';
+import { readKey, versionIdFor, versionStages, versionWith } from './secret';
+import { DEFAULT_SECRET_FORMAT, formatSecret } from './secret-format';
 
 /**
  * Step 3: create the new key and, in the same invocation, store it in Secrets Manager as
@@ -22,7 +23,7 @@ export async function createKey(
   const keys = await listKeys(iam, state.userName);
 
   if (stages[versionId]) {
-    const stored = await readKey(secrets, state.secretId, { VersionId: versionId });
+    const stored = await readKey(secrets, state.secretId, { VersionId: versionId }, state.detection.secretFormat);
     const key = keys.find((k) => k.AccessKeyId === stored.accessKeyId);
     if (!key) throw new KeyMissingError(`key ${stored.accessKeyId} stored by this execution no longer exists`);
     logger.info('key already created by an earlier attempt', { newKeyId: stored.accessKeyId });
@@ -35,6 +36,14 @@ export async function createKey(
     logger.warn('deleting orphan key from an earlier attempt', { keyId: orphan.AccessKeyId });
     await iam.send(new DeleteAccessKeyCommand({ UserName: state.userName, AccessKeyId: orphan.AccessKeyId }));
   }
+
+  // The new version keeps the current one's shape and other fields (a consumer's region, say):
+  // read before the key exists, so a secret keyrot cannot read stops here with nothing created.
+  const format = state.detection.secretFormat ?? DEFAULT_SECRET_FORMAT;
+  const currentVersion = versionWith(stages, 'AWSCURRENT');
+  const like = currentVersion
+    ? (await readKey(secrets, state.secretId, { VersionId: currentVersion }, format)).fields
+    : undefined;
 
   const created = await iam.send(new CreateAccessKeyCommand({ UserName: state.userName }));
   const accessKey = created.AccessKey;
@@ -59,7 +68,11 @@ export async function createKey(
     new PutSecretValueCommand({
       SecretId: state.secretId,
       ClientRequestToken: versionId,
-      SecretString: JSON.stringify({ accessKeyId: accessKey.AccessKeyId, secretAccessKey: accessKey.SecretAccessKey }),
+      SecretString: formatSecret(
+        format,
+        { accessKeyId: accessKey.AccessKeyId, secretAccessKey: accessKey.SecretAccessKey },
+        like,
+      ),
       VersionStages: ['AWSPENDING'],
     }),
   );

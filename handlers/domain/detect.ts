@@ -1,9 +1,27 @@
-import { GetAccessKeyLastUsedCommand, GetUserCommand, ListUserTagsCommand } from '@aws-sdk/client-iam';
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { GetAccessKeyLastUsedCommand, GetUserCommand, ListUserTagsCommand, type Tag } from '@aws-sdk/client-iam';
+import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { GetTopicAttributesCommand } from '@aws-sdk/client-sns';
 import type { Clients, Settings } from '../shared/clients';
-import { InvalidInputError, UserNotFoundError } from '../shared/errors';
+import { InvalidInputError, MisconfiguredError, UserNotFoundError } from '../shared/errors';
 import { logger } from '../shared/logger';
-import { describeIssues, ExecutionInput, type Decision, type KeySummary, type RotationState } from '../shared/schemas';
+import {
+  describeIssues,
+  ExecutionInput,
+  type Decision,
+  type Detection,
+  type KeySummary,
+  type RotationState,
+} from '../shared/schemas';
 import { isNoSuchEntity, listKeys } from './keys';
+import {
+  DEFAULT_SECRET_FORMAT,
+  isProblem,
+  isSecretFormat,
+  parseSecret,
+  SECRET_FORMAT_TAG,
+  type SecretFormat,
+} from './secret-format';
 
 const DAY_MS = 86_400_000;
 
@@ -14,34 +32,68 @@ export interface DetectRequest {
   startedAt: string;
 }
 
+/** The settings Detect reads: the secret's name, the exemption, the managed scope and what the gates need. */
+export type DetectSettings = Pick<Settings, 'secretPrefix' | 'exemptTag'> &
+  Partial<Pick<Settings, 'topicArn' | 'approvalsTable' | 'linkKeySecret'>> & {
+    /** Only users under this IAM path are managed (KEYROT_USER_PATH; default every user). */
+    userPath?: string;
+    /** Only users tagged `<userTag>=true` are managed (KEYROT_USER_TAG). */
+    userTag?: string;
+  };
+
+type DetectClients = Pick<Clients, 'iam'> & Partial<Pick<Clients, 'secrets' | 'sns' | 'ddb'>>;
+
+type Check = NonNullable<Detection['checks']>[number];
+
 /**
  * Step 1: validate the request (before any AWS call, even the member account's AssumeRole),
  * read the user's keys, their age and last use, and decide ROTATE / NOT_DUE / NO_KEY / EXEMPT /
- * BLOCKED. Reads only; never changes anything.
+ * BLOCKED; then, for a rotation, check its preconditions: the user is managed, the secret
+ * exists and its AWSCURRENT holds the active key in a shape keyrot reads (else SECRET_* or
+ * NOT_MANAGED), and every setting the rotation will need answers (else `Misconfigured`).
+ * Reads only; never changes anything.
  */
 export async function detectKeys(
-  clientsIn: (account: string | undefined) => Promise<Pick<Clients, 'iam'>>,
-  config: Pick<Settings, 'secretPrefix' | 'exemptTag'>,
+  clientsIn: (account: string | undefined) => Promise<DetectClients>,
+  config: DetectSettings,
   request: DetectRequest,
 ): Promise<RotationState> {
   const parsed = ExecutionInput.safeParse(request.input);
   if (!parsed.success) throw new InvalidInputError(`invalid execution input: ${describeIssues(parsed.error)}`);
   const input = parsed.data;
   // Only valid input picks the account: a member account's role is assumed after this line.
-  const { iam } = await clientsIn(input.account);
+  const clients = await clientsIn(input.account);
+  try {
+    return await detectValid(clients, input.account ? await clientsIn(undefined) : clients, config, request, input);
+  } catch (error) {
+    throw asMisconfigured(error);
+  }
+}
+
+async function detectValid(
+  clients: DetectClients,
+  central: DetectClients,
+  config: DetectSettings,
+  request: DetectRequest,
+  input: ExecutionInput,
+): Promise<RotationState> {
+  const { iam } = clients;
   const asOf = input.asOf ?? request.startedAt;
+  const secretId = `${config.secretPrefix}${input.userName}`;
 
   let userArn: string;
+  let userPath: string;
   try {
     const user = await iam.send(new GetUserCommand({ UserName: input.userName }));
     userArn = user.User?.Arn ?? '';
+    userPath = user.User?.Path ?? '/';
   } catch (error) {
     if (isNoSuchEntity(error)) throw new UserNotFoundError(`IAM user ${input.userName} does not exist`);
     throw error;
   }
 
-  const tags = await iam.send(new ListUserTagsCommand({ UserName: input.userName }));
-  const exemption = tags.Tags?.find((tag) => tag.Key === config.exemptTag);
+  const tags = (await iam.send(new ListUserTagsCommand({ UserName: input.userName }))).Tags ?? [];
+  const exemption = tags.find((tag) => tag.Key === config.exemptTag);
 
   const keys: KeySummary[] = [];
   for (const key of await listKeys(iam, input.userName)) {
@@ -56,11 +108,28 @@ export async function detectKeys(
     });
   }
 
-  const { decision, reason, oldKeyId } = decide(keys, {
+  const checks: Check[] = [];
+  let secretFormat: SecretFormat | undefined;
+  let verdict = decide(keys, {
     maxAgeDays: input.config.maxAgeDays,
     force: input.force,
     exemption: exemption ? (exemption.Value ?? 'no reason given') : undefined,
   });
+  const unmanaged = notManaged(input.userName, userPath, tags, config);
+  checks.push({ check: 'managed user', ok: !unmanaged, detail: unmanaged ?? `${input.userName} is managed` });
+  if (unmanaged) verdict = { decision: 'NOT_MANAGED', reason: `${unmanaged}; nothing was changed`, oldKeyId: null };
+
+  if (verdict.decision === 'ROTATE' && verdict.oldKeyId) {
+    const secret = await checkSecret(clients, secretId, verdict.oldKeyId, tags, input.onboard);
+    checks.push(secret.check);
+    secretFormat = secret.format;
+    if (secret.decision) {
+      verdict = { decision: secret.decision, reason: `${secret.check.detail}; nothing was changed`, oldKeyId: null };
+    } else {
+      checks.push(...(await checkSettings(central, config, input.config)));
+    }
+  }
+  const { decision, reason, oldKeyId } = verdict;
   logger.info('detected', { userName: input.userName, decision, reason, keyIds: keys.map((k) => k.keyId) });
 
   return {
@@ -72,11 +141,156 @@ export async function detectKeys(
     requestedBy: input.requestedBy,
     asOf,
     force: input.force,
-    secretId: `${config.secretPrefix}${input.userName}`,
+    ...(input.onboard ? { onboard: true } : {}),
+    secretId,
     config: input.config,
-    detection: { decision, reason, oldKeyId, keys },
+    detection: { decision, reason, oldKeyId, keys, ...(secretFormat ? { secretFormat } : {}), checks },
   };
 }
+
+/** Why a user is outside the managed path or tag (the scope the deployed roles reach), if it is. */
+function notManaged(userName: string, path: string, tags: Tag[], config: DetectSettings): string | undefined {
+  const scope = `/${(config.userPath ?? '/').replace(/^\/+|\/+$/g, '')}/`.replace('//', '/');
+  if (!path.startsWith(scope)) return `${userName} (path ${path}) is outside the managed path ${scope}`;
+  if (config.userTag && tags.find((tag) => tag.Key === config.userTag)?.Value !== 'true') {
+    return `${userName} is not tagged ${config.userTag}=true, so keyrot does not manage it`;
+  }
+  return undefined;
+}
+
+/**
+ * The secret precondition: it exists (or is onboarded), its shape is one keyrot reads, and its
+ * AWSCURRENT holds the active key. The detail names the secret and key ids, never the secret.
+ */
+async function checkSecret(
+  { secrets }: DetectClients,
+  secretId: string,
+  activeKeyId: string,
+  userTags: Tag[],
+  onboard: boolean,
+): Promise<{ check: Check; format?: SecretFormat; decision?: Decision }> {
+  if (!secrets) throw new MisconfiguredError('Detect has no Secrets Manager client');
+  const fail = (decision: Decision, detail: string, format?: SecretFormat) => ({
+    check: { check: 'secret', ok: false, detail },
+    decision,
+    ...(format ? { format } : {}),
+  });
+  const region = await secrets.config.region();
+  let described;
+  try {
+    described = await secrets.send(new DescribeSecretCommand({ SecretId: secretId }));
+  } catch (error) {
+    if ((error as Error).name !== 'ResourceNotFoundException') throw error;
+  }
+  const tagged =
+    described?.Tags?.find((tag) => tag.Key === SECRET_FORMAT_TAG)?.Value ??
+    userTags.find((tag) => tag.Key === SECRET_FORMAT_TAG)?.Value;
+  if (tagged !== undefined && !isSecretFormat(tagged)) {
+    return fail('SECRET_FORMAT', `the tag ${SECRET_FORMAT_TAG}=${tagged.slice(0, 40)} names no format keyrot knows`);
+  }
+  const hasCurrent = Object.values(described?.VersionIdsToStages ?? {}).some((stages) => stages.includes('AWSCURRENT'));
+  if (!described || !hasCurrent) {
+    const what = described
+      ? `secret ${secretId} has no AWSCURRENT version`
+      : `secret ${secretId} does not exist in ${region}`;
+    if (onboard) {
+      const format = tagged ?? DEFAULT_SECRET_FORMAT;
+      return {
+        check: { check: 'secret', ok: true, detail: `${what}; onboarding stores the new key there (${format})` },
+        format,
+      };
+    }
+    return fail(
+      'SECRET_MISSING',
+      `${what}, so no consumer reads the active key ${activeKeyId} from it: store it there first, or onboard with keyrot rotate <user> --onboard`,
+    );
+  }
+  const value = await secrets.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }));
+  const parsed = parseSecret(value.SecretString, tagged);
+  if (isProblem(parsed)) return fail('SECRET_FORMAT', `secret ${secretId} (AWSCURRENT) ${parsed.problem}`);
+  if (parsed.accessKeyId !== activeKeyId) {
+    return fail(
+      'SECRET_MISMATCH',
+      `secret ${secretId} (AWSCURRENT) holds key ${parsed.accessKeyId}, not the user's active key ${activeKeyId}: a consumer may use a key keyrot would retire`,
+      parsed.format,
+    );
+  }
+  return {
+    check: { check: 'secret', ok: true, detail: `secret ${secretId} holds ${activeKeyId} (${parsed.format})` },
+    format: parsed.format,
+  };
+}
+
+/**
+ * Read-only calls to every resource the rotation will need (topic; approvals table and link
+ * key when a gate is on), so a missing one stops it here rather than after a key exists.
+ */
+async function checkSettings(
+  { secrets, sns, ddb }: DetectClients,
+  config: DetectSettings,
+  rotation: ExecutionInput['config'],
+): Promise<Check[]> {
+  const checks: Check[] = [];
+  const probe = async (check: string, what: string, call: () => Promise<unknown>) => {
+    try {
+      await call();
+    } catch (error) {
+      const name = (error as Error).name;
+      if (name === 'ServiceUnavailable' || (error as { $fault?: string }).$fault === 'server') throw error;
+      throw new MisconfiguredError(`${what} cannot be read (${name}): ${short(error)}; nothing was changed`);
+    }
+    checks.push({ check, ok: true, detail: `${what} answers` });
+  };
+  if (config.topicArn && sns) {
+    const topicArn = config.topicArn;
+    await probe('notification topic', `notification topic ${topicArn}`, () =>
+      sns.send(new GetTopicAttributesCommand({ TopicArn: topicArn })),
+    );
+  }
+  if (rotation.approveRotation || rotation.approveDeletion) {
+    const { approvalsTable, linkKeySecret } = config;
+    if (!approvalsTable || !linkKeySecret) {
+      throw new MisconfiguredError(
+        `an approval gate is on but ${!approvalsTable ? 'KEYROT_APPROVALS_TABLE' : 'KEYROT_LINK_KEY_SECRET'} is not set; nothing was changed`,
+      );
+    }
+    if (ddb) {
+      await probe('approvals table', `approvals table ${approvalsTable}`, () =>
+        ddb.send(new DescribeTableCommand({ TableName: approvalsTable })),
+      );
+    }
+    if (secrets) {
+      await probe('approval link key', `approval link key ${linkKeySecret}`, () =>
+        secrets.send(new DescribeSecretCommand({ SecretId: linkKeySecret })),
+      );
+    }
+  }
+  return checks;
+}
+
+/**
+ * An endpoint that does not answer as AWS does (a wrong region or AWS_ENDPOINT_URL giving an
+ * HTML page) makes the SDK throw a parser error ("Unexpected token '<'"): say so in one line.
+ */
+function asMisconfigured(error: unknown): unknown {
+  if (!(error instanceof Error) || error instanceof MisconfiguredError) return error;
+  const raw = error as { $fault?: string; $response?: unknown; $responseBodyText?: unknown };
+  const unparsable =
+    error.name === 'SyntaxError' ||
+    /Unexpected token|Deserialization error|not valid JSON|Expected closing tag|Invalid character/i.test(error.message);
+  if (!unparsable || raw.$fault !== undefined) return error;
+  const where = process.env.AWS_ENDPOINT_URL
+    ? `the endpoint ${process.env.AWS_ENDPOINT_URL}`
+    : `region ${process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? '(unset)'}`;
+  return new MisconfiguredError(
+    `${where} did not answer as AWS does (${short(error)}): check the region and AWS_ENDPOINT_URL; nothing was changed`,
+  );
+}
+
+const short = (error: unknown) =>
+  String((error as Error).message ?? error)
+    .split('\n')[0]
+    ?.slice(0, 120) ?? '';
 
 /** The rotation decision for a user's keys. Pure, so every boundary is unit-tested. */
 export function decide(

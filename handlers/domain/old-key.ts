@@ -22,7 +22,7 @@ async function guard({ secrets }: Pick<Clients, 'secrets'>, state: DestructiveSt
       keyIds: [state.detection.oldKeyId, state.created.newKeyId],
     });
   }
-  const current = await readKey(secrets, state.secretId, { VersionStage: 'AWSCURRENT' });
+  const current = await readKey(secrets, state.secretId, { VersionStage: 'AWSCURRENT' }, state.detection.secretFormat);
   if (current.accessKeyId !== state.created.newKeyId) {
     throw new SecretMismatchError(`AWSCURRENT holds ${current.accessKeyId}, not the new key; refusing`);
   }

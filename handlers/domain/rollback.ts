@@ -90,7 +90,7 @@ export async function rollback(
     const previous = versionWith(stages, 'AWSPREVIOUS');
     if (versionWith(stages, 'AWSCURRENT') === ourVersion && previous) {
       await moveStage(secrets, state.secretId, 'AWSCURRENT', { from: ourVersion, to: previous });
-      const restored = await readKey(secrets, state.secretId, { VersionId: previous });
+      const restored = await readKey(secrets, state.secretId, { VersionId: previous }, state.detection.secretFormat);
       actions.push(`secret AWSCURRENT back to ${restored.accessKeyId}`);
     }
     if (stages[ourVersion]?.includes('AWSPENDING')) {

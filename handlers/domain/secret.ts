@@ -7,6 +7,7 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { SecretMismatchError } from '../shared/errors';
+import { isProblem, parseSecret, type ParsedSecret, type SecretFormat } from './secret-format';
 
 /** The secret's content. Only ever held in memory inside a handler. */
 export interface StoredKey {
@@ -33,24 +34,23 @@ export function versionWith(stages: Record<string, string[]>, label: string): st
   return Object.entries(stages).find(([, labels]) => labels.includes(label))?.[0];
 }
 
-/** Read one version of the secret; refuses content that is not a stored access key. */
+/**
+ * Read one version of the secret in `format` (the one Detect found; else the one shape it
+ * matches); refuses content that is not a stored access key. The result keeps the secret's
+ * other fields, so a writer can keep them.
+ */
 export async function readKey(
   secrets: SecretsManagerClient,
   secretId: string,
   version: { VersionId: string } | { VersionStage: string },
-): Promise<StoredKey> {
+  format?: SecretFormat,
+): Promise<StoredKey & Pick<ParsedSecret, 'format' | 'fields'>> {
   const value = await secrets.send(new GetSecretValueCommand({ SecretId: secretId, ...version }));
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value.SecretString ?? '');
-  } catch {
-    throw new SecretMismatchError(`secret ${secretId} (version ${value.VersionId}) does not hold JSON`);
+  const parsed = parseSecret(value.SecretString, format);
+  if (isProblem(parsed)) {
+    throw new SecretMismatchError(`secret ${secretId} (version ${value.VersionId}) ${parsed.problem}`);
   }
-  const key = parsed as Partial<StoredKey>;
-  if (typeof key.accessKeyId !== 'string' || typeof key.secretAccessKey !== 'string') {
-    throw new SecretMismatchError(`secret ${secretId} (version ${value.VersionId}) does not hold an access key`);
-  }
-  return { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
+  return parsed;
 }
 
 /**

@@ -26,7 +26,7 @@ export async function verifyNewKey(
   { iam, secrets, stsFor }: Pick<Clients, 'iam' | 'secrets' | 'stsFor'>,
   state: StateWithNewKey,
 ): Promise<{ keyId: string; arn: string; verifiedAt: string }> {
-  const stored = await readKey(secrets, state.secretId, { VersionStage: 'AWSCURRENT' });
+  const stored = await readKey(secrets, state.secretId, { VersionStage: 'AWSCURRENT' }, state.detection.secretFormat);
   if (stored.accessKeyId !== state.created.newKeyId) {
     throw new SecretMismatchError(
       `AWSCURRENT of ${state.secretId} holds ${stored.accessKeyId}, expected ${state.created.newKeyId}`,
@@ -83,7 +83,9 @@ export async function confirmOldKeyRefused(
   const oldKeyId = state.detection.oldKeyId;
   const { stages } = await versionStages(secrets, state.secretId);
   const previous = versionWith(stages, 'AWSPREVIOUS');
-  const stored = previous ? await readKey(secrets, state.secretId, { VersionId: previous }) : undefined;
+  const stored = previous
+    ? await readKey(secrets, state.secretId, { VersionId: previous }, state.detection.secretFormat)
+    : undefined;
   if (stored?.accessKeyId !== oldKeyId) {
     return { keyId: oldKeyId, refusedWith: null, note: 'the secret never held the old key; refusal not provable' };
   }

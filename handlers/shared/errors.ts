@@ -85,3 +85,20 @@ export function causeMessage(cause: string | undefined): string | undefined {
   }
   return cause.slice(0, 500);
 }
+
+/**
+ * A setting or endpoint the rotation needs is missing or wrong (a table, topic or link key that
+ * does not exist, a region or endpoint that does not answer as AWS does). Found by Detect,
+ * before anything is created.
+ */
+export class MisconfiguredError extends Error {
+  override readonly name = 'Misconfigured';
+}
+
+/**
+ * The old key signed a request after the new key was distributed: a consumer has not moved.
+ * Retried with a wait (bounded), then rolled back as OLD_KEY_STILL_IN_USE.
+ */
+export class OldKeyStillInUseError extends Error {
+  override readonly name = 'OldKeyStillInUse';
+}

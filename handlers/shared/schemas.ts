@@ -28,26 +28,45 @@ export type RotationConfig = z.infer<typeof RotationConfig>;
 export const OUTCOMES = ['ROTATED', 'SKIPPED', 'REJECTED', 'ROLLED_BACK', 'ROLLBACK_FAILED'] as const;
 
 /** What an operator (or the scan) starts an execution with. Unknown fields are refused. */
-export const ExecutionInput = z.strictObject({
-  userName: UserName,
-  /** The member account the user lives in; absent for keyrot's own account. */
-  account: z
-    .string()
-    .regex(/^\d{12}$/, 'account must be a 12-digit AWS account id')
-    .optional(),
-  requestedBy: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[^\p{Cc}\u202a-\u202e\u2066-\u2069]+$/u, 'requestedBy must not hold control characters')
-    .default('unknown'),
-  asOf: z.iso.datetime({ offset: true }).optional(),
-  force: z.boolean().default(false),
-  config: RotationConfig.default(RotationConfig.parse({})),
-});
+export const ExecutionInput = z
+  .strictObject({
+    userName: UserName,
+    /** The member account the user lives in; absent for keyrot's own account. */
+    account: z
+      .string()
+      .regex(/^\d{12}$/, 'account must be a 12-digit AWS account id')
+      .optional(),
+    requestedBy: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[^\p{Cc}\u202a-\u202e\u2066-\u2069]+$/u, 'requestedBy must not hold control characters')
+      .default('unknown'),
+    asOf: z.iso.datetime({ offset: true }).optional(),
+    force: z.boolean().default(false),
+    /** Onboarding: the user's key is in no secret yet; the new key goes into a new one. */
+    onboard: z.boolean().default(false),
+    config: RotationConfig.default(RotationConfig.parse({})),
+  })
+  // Onboarding keeps the old key until the new one is proven in use: `none` would prove nothing.
+  .refine((input) => !input.onboard || input.config.validationMode !== 'none', {
+    path: ['config', 'validationMode'],
+    message: 'onboarding needs a validation that proves the new key is in use (last-used or callback), not none',
+  });
 export type ExecutionInput = z.infer<typeof ExecutionInput>;
 
-export const Decision = z.enum(['ROTATE', 'NOT_DUE', 'NO_KEY', 'EXEMPT', 'BLOCKED']);
+export const Decision = z.enum([
+  'ROTATE',
+  'NOT_DUE',
+  'NO_KEY',
+  'EXEMPT',
+  'BLOCKED',
+  // Preconditions Detect checks before anything changes (SKIPPED, with the reason).
+  'SECRET_MISSING',
+  'SECRET_MISMATCH',
+  'SECRET_FORMAT',
+  'NOT_MANAGED',
+]);
 export type Decision = z.infer<typeof Decision>;
 
 export const KeySummary = z.object({
@@ -64,6 +83,10 @@ export const Detection = z.object({
   reason: z.string(),
   oldKeyId: KeyId.nullable(),
   keys: z.array(KeySummary),
+  /** The shape of the user's secret (secret-format.ts); absent when no secret exists yet. */
+  secretFormat: z.enum(['keyrot', 'env', 'credentials', 'iam']).optional(),
+  /** Each precondition's verdict, for the history and `--dry-run`. */
+  checks: z.array(z.object({ check: z.string(), ok: z.boolean(), detail: z.string() })).optional(),
 });
 export type Detection = z.infer<typeof Detection>;
 
@@ -77,6 +100,7 @@ export const RotationState = z.object({
   requestedBy: z.string(),
   asOf: z.string(),
   force: z.boolean(),
+  onboard: z.boolean().optional(),
   secretId: z.string().min(1),
   config: RotationConfig,
   detection: Detection,

@@ -36,6 +36,8 @@ describe('createKey', () => {
       },
     });
     secrets.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { 'version-old': ['AWSCURRENT'] } });
+    // The new version is written in the current one's shape, so CreateKey reads it first.
+    secrets.on(GetSecretValueCommand).resolves(secretValue(OLD_KEY));
   });
 
   it('creates the key, stores it as AWSPENDING in the same call and returns only its id', async () => {
