@@ -88,7 +88,12 @@ const SERVICES: Record<string, string> = {
 };
 
 /** Calls IAM does not authorize: anyone with a valid signature (or none) may make them. */
-const UNAUTHORIZED = new Set(['sts:GetCallerIdentity', 'cognito-idp:InitiateAuth', 'cognito-idp:GetUser']);
+const UNAUTHORIZED = new Set([
+  'sts:GetCallerIdentity',
+  'cognito-idp:InitiateAuth',
+  'cognito-idp:RespondToAuthChallenge',
+  'cognito-idp:GetUser',
+]);
 
 /** IAM actions on the account rather than on a user. */
 const ACCOUNT_WIDE = new Set(['iam:GenerateCredentialReport', 'iam:GetCredentialReport']);

@@ -14,6 +14,7 @@ import {
   type TaskCallbacks,
 } from './approvals';
 import { authenticateApprover, SignInIncompleteError, WrongPasswordError } from './approver-auth';
+import { PASSWORD_PATH, passwordRoute } from './approver-password';
 import { confirmWithProof, describeConfirmation } from './confirmation';
 
 /** An HTTP request, as a Lambda function URL or the local server hands it over. */
@@ -40,7 +41,8 @@ export interface ApprovalApiDeps {
   stsEndpoint?: string;
 }
 
-const MAX_BODY = 16 * 1024;
+/** The largest form body any page accepts (413 above it). */
+export const MAX_BODY = 16 * 1024;
 const ID = /^[0-9a-f]{32}$/;
 const SECURITY_HEADERS = {
   'cache-control': 'no-store',
@@ -61,6 +63,8 @@ interface Outcome {
   signature?: Signature;
   /** A consumer confirmation's public view or proof (callback validation). */
   confirmation?: Record<string, unknown>;
+  /** A complete HTML page rendered by the route itself (the first sign-in page). */
+  page?: string;
 }
 
 /**
@@ -94,14 +98,15 @@ export async function handleApprovalRequest(deps: ApprovalApiDeps, request: Http
   } else {
     headers['content-type'] = 'text/html; charset=utf-8';
     body =
-      outcome.signature && outcome.record
+      outcome.page ??
+      (outcome.signature && outcome.record
         ? signedPage(outcome.record, outcome.signature)
         : outcome.form && outcome.record
           ? reviewPage(outcome.record, {
               ...outcome.form,
               ...(outcome.status >= 400 ? { problem: outcome.message } : {}),
             })
-          : messagePage(outcome.title, outcome.message, outcome.record);
+          : messagePage(outcome.title, outcome.message, outcome.record));
   }
   return { status: outcome.status, headers, body: request.method === 'HEAD' ? '' : body };
 }
@@ -115,6 +120,7 @@ function publicView(record: ApprovalRecord) {
 async function route(deps: ApprovalApiDeps, request: HttpRequest): Promise<Outcome> {
   const confirm = /^\/confirm\/(confirm-[0-9a-f]{32})\/?$/.exec(request.path);
   if (confirm) return confirmRoute(deps, request, confirm[1] ?? '');
+  if (request.path === PASSWORD_PATH || request.path === `${PASSWORD_PATH}/`) return passwordRoute(deps, request);
   const match = /^\/approvals\/([^/]+)\/?$/.exec(request.path);
   if (!match) return { status: 404, title: 'Not found', message: 'There is no page here.' };
   if (!['GET', 'HEAD', 'POST'].includes(request.method)) {

@@ -1,4 +1,8 @@
-import { GetUserCommand, InitiateAuthCommand } from '@aws-sdk/client-cognito-identity-provider';
+import {
+  GetUserCommand,
+  InitiateAuthCommand,
+  RespondToAuthChallengeCommand,
+} from '@aws-sdk/client-cognito-identity-provider';
 import type { Clients, Settings } from '../shared/clients';
 import { InvalidInputError } from '../shared/errors';
 import type { Signer } from './approvals';
@@ -44,4 +48,95 @@ export async function authenticateApprover(
   const name = user.UserAttributes?.find((attribute) => attribute.Name === 'name')?.Value;
   if (!name) throw new SignInIncompleteError(`the account ${user.Username} has no printed name (attribute "name")`);
   return { username: user.Username ?? credentials.username, name };
+}
+
+/**
+ * A first password was not set: wrong temporary password, unknown or disabled user, an account
+ * that already has its own password, an expired session or throttling. The page shows one answer
+ * for all of them, so it tells nobody which user names exist or which passwords are right; the
+ * reason here is for the log only.
+ */
+export class FirstPasswordRefusedError extends Error {
+  override readonly name = 'FirstPasswordRefused';
+}
+
+/** The new password does not meet the pool's password policy (Cognito's InvalidPasswordException). */
+export class PasswordPolicyError extends Error {
+  override readonly name = 'PasswordPolicy';
+}
+
+// Cognito's answers that mean "not this user with this password now"; throttling is among them
+// so that a flood of guesses cannot tell a throttled guess from a wrong one.
+const NOT_NOW = new Set([
+  ...REFUSED,
+  'UserNotConfirmedException',
+  'CodeMismatchException',
+  'ExpiredCodeException',
+  'TooManyRequestsException',
+  'TooManyFailedAttemptsException',
+  'LimitExceededException',
+  'ThrottlingException',
+]);
+
+/** Cognito's own reason after "did not conform with policy:", when it is plain short text. */
+function policyReason(error: Error): string | undefined {
+  const reason = /policy:\s*(.+)$/i.exec(error.message)?.[1]?.trim();
+  return reason && reason.length <= 200 && /^[\w .,'()-]+$/.test(reason) ? reason : undefined;
+}
+
+/**
+ * An approver's first sign-in: authenticate with the temporary password Cognito e-mailed
+ * (USER_PASSWORD_AUTH) and answer the NEW_PASSWORD_REQUIRED challenge with their own password.
+ * The tokens Cognito returns are not kept: signing authenticates again, at the moment of signing.
+ */
+export async function setFirstPassword(
+  { cognito }: Pick<Clients, 'cognito'>,
+  config: Pick<Settings, 'approverClientId'>,
+  credentials: { username: string; temporaryPassword: string; newPassword: string },
+): Promise<void> {
+  if (!config.approverClientId) throw new InvalidInputError('KEYROT_APPROVER_CLIENT_ID is not configured');
+  const notNow = (error: unknown) =>
+    error instanceof Error && NOT_NOW.has(error.name) ? new FirstPasswordRefusedError(error.name) : error;
+  let auth;
+  try {
+    auth = await cognito.send(
+      new InitiateAuthCommand({
+        AuthFlow: 'USER_PASSWORD_AUTH',
+        ClientId: config.approverClientId,
+        AuthParameters: { USERNAME: credentials.username, PASSWORD: credentials.temporaryPassword },
+      }),
+    );
+  } catch (error) {
+    throw notNow(error);
+  }
+  if (auth.ChallengeName !== 'NEW_PASSWORD_REQUIRED' || !auth.Session) {
+    throw new FirstPasswordRefusedError(
+      auth.AuthenticationResult ? 'already has its own password' : `${auth.ChallengeName ?? 'no challenge'}`,
+    );
+  }
+  let answer;
+  try {
+    answer = await cognito.send(
+      new RespondToAuthChallengeCommand({
+        ClientId: config.approverClientId,
+        ChallengeName: 'NEW_PASSWORD_REQUIRED',
+        Session: auth.Session,
+        ChallengeResponses: {
+          // The pool's own user id for the account, as Cognito asks for it in the challenge.
+          USERNAME: auth.ChallengeParameters?.USER_ID_FOR_SRP ?? credentials.username,
+          NEW_PASSWORD: credentials.newPassword,
+        },
+      }),
+    );
+  } catch (error) {
+    if (error instanceof Error && error.name === 'InvalidPasswordException') {
+      throw new PasswordPolicyError(policyReason(error) ?? '');
+    }
+    throw notNow(error);
+  }
+  if (!answer.AuthenticationResult) {
+    throw new SignInIncompleteError(
+      `the password is set, but sign-in also asks for ${answer.ChallengeName ?? 'another step'}: ask the administrator`,
+    );
+  }
 }
