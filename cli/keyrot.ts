@@ -491,6 +491,7 @@ withAws(
     .option('--member-role <name>', 'the role assumed in each member account (default KeyrotMember)')
     .option('--external-id <id>', 'the external id the member role requires (default $KEYROT_EXTERNAL_ID)')
     .option('--start', 'start the rotation of every DUE user on the deployed state machine (once per user and day)')
+    .option('--dry-run', "with --start: list what would start, with each Detect step's verdict, and start nothing")
     .option('--state-machine-arn <arn>', 'the deployed state machine for --start (default $KEYROT_STATE_MACHINE_ARN)')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'csv']).default('text')),
 )
@@ -508,6 +509,7 @@ Examples:
   keyrot scan
   keyrot scan --format csv > fleet.csv
   keyrot scan --accounts 111122223333,444455556666 --external-id keyrot-7f3a --start
+  keyrot scan --start --dry-run                 what --start would start, and what each Detect would decide
 
 Exit codes: 0 nobody DUE, 3 someone is DUE, 1 error`,
   )
@@ -524,6 +526,7 @@ Exit codes: 0 nobody DUE, 3 someone is DUE, 1 error`,
       },
       format: options.format,
       start: Boolean(options.start),
+      dryRun: Boolean(options.dryRun),
       stateMachineArn: options.stateMachineArn ?? process.env.KEYROT_STATE_MACHINE_ARN,
       accounts: {
         accounts: options.accounts ?? configured.accounts,

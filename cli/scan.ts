@@ -4,12 +4,17 @@ import { countVerdicts, scanAccounts, type ScannedUser, type ScanRules } from '.
 import { startRotation } from '../handlers/domain/start-rotation';
 import { clients } from '../handlers/shared/clients';
 import { CommandError } from './executions';
+import { executionName } from '../handlers/domain/start-rotation';
+import { ExecutionInput } from '../handlers/shared/schemas';
+import { precheck } from './plan';
 
 export interface ScanOptions {
   rules: ScanRules;
   format: 'text' | 'json' | 'csv';
   /** Start a rotation (on the deployed state machine) for every DUE user. */
   start: boolean;
+  /** With `start`: say what would start, with Detect's verdict for each, and start nothing. */
+  dryRun?: boolean;
   stateMachineArn?: string;
   accounts?: AccountSettings;
 }
@@ -24,7 +29,7 @@ const keyText = (user: ScannedUser) =>
 
 /** `keyrot scan`: verdicts for the whole fleet; `--start` starts the day's rotation of every DUE user. */
 export async function scan(options: ScanOptions): Promise<number> {
-  if (options.start && !options.stateMachineArn) {
+  if (options.start && !options.dryRun && !options.stateMachineArn) {
     throw new CommandError(
       '--start starts executions of the deployed state machine: pass --state-machine-arn or set KEYROT_STATE_MACHINE_ARN (locally, run keyrot rotate <user> --local)',
       2,
@@ -50,7 +55,13 @@ export async function scan(options: ScanOptions): Promise<number> {
         .join(', ')} (as of ${options.rules.asOf.toISOString()})\n`,
     );
   }
-  if (options.start) {
+  if (options.start && options.dryRun) {
+    for (const user of users.filter((candidate) => candidate.verdict === 'DUE')) {
+      const account = user.account === own ? undefined : user.account;
+      process.stderr.write(`keyrot: ${await wouldStart(user.user, account)}\n`);
+    }
+    process.stderr.write('keyrot: dry run: nothing was started\n');
+  } else if (options.start) {
     for (const user of users.filter((candidate) => candidate.verdict === 'DUE')) {
       const started = await startRotation(
         clients.sfn,
@@ -65,4 +76,17 @@ export async function scan(options: ScanOptions): Promise<number> {
     }
   }
   return users.some((user) => user.verdict === 'DUE') ? 3 : 0;
+}
+
+/** One dry-run line: the execution the start would create and what its Detect step would decide. */
+async function wouldStart(userName: string, account: string | undefined): Promise<string> {
+  const name = executionName(userName, new Date(), 1, account);
+  try {
+    const state = await precheck(
+      ExecutionInput.parse({ userName, requestedBy: 'keyrot scan', ...(account ? { account } : {}) }),
+    );
+    return `would start ${name}: ${state.detection.decision}: ${state.detection.reason}`;
+  } catch (error) {
+    return `would start ${name}: its Detect step would fail: ${(error as Error).message}`;
+  }
 }

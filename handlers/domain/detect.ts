@@ -85,7 +85,13 @@ async function detectValid(
   let userPath: string;
   try {
     const user = await iam.send(new GetUserCommand({ UserName: input.userName }));
-    userArn = user.User?.Arn ?? '';
+    // IAM always names the user it found: an answer without one did not come from IAM.
+    if (!user.User?.Arn) {
+      throw new MisconfiguredError(
+        `${endpointName()} did not answer as AWS does (GetUser returned no user): check the region and AWS_ENDPOINT_URL; nothing was changed`,
+      );
+    }
+    userArn = user.User.Arn;
     userPath = user.User?.Path ?? '/';
   } catch (error) {
     if (isNoSuchEntity(error)) throw new UserNotFoundError(`IAM user ${input.userName} does not exist`);
@@ -279,12 +285,17 @@ function asMisconfigured(error: unknown): unknown {
     error.name === 'SyntaxError' ||
     /Unexpected token|Deserialization error|not valid JSON|Expected closing tag|Invalid character/i.test(error.message);
   if (!unparsable || raw.$fault !== undefined) return error;
-  const where = process.env.AWS_ENDPOINT_URL
-    ? `the endpoint ${process.env.AWS_ENDPOINT_URL}`
-    : `region ${process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? '(unset)'}`;
+  const where = endpointName();
   return new MisconfiguredError(
     `${where} did not answer as AWS does (${short(error)}): check the region and AWS_ENDPOINT_URL; nothing was changed`,
   );
+}
+
+/** Where the SDK sends requests: the endpoint override, else the region. */
+function endpointName(): string {
+  return process.env.AWS_ENDPOINT_URL
+    ? `the endpoint ${process.env.AWS_ENDPOINT_URL}`
+    : `region ${process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? '(unset)'}`;
 }
 
 const short = (error: unknown) =>

@@ -462,7 +462,8 @@ export function deployedCalls(entry: LedgerEntry, synth: Synthesized): DeployedC
         governedBy: { template: 'stack', logicalId: logicalIdOf(topic) },
         context: {},
       });
-      kms(['kms:GenerateDataKey', 'kms:Decrypt'], 'sns', why);
+      // Only publishing encrypts a message; reading the topic's attributes (Detect) uses no key.
+      if (entry.action === 'sns:Publish') kms(['kms:GenerateDataKey', 'kms:Decrypt'], 'sns', why);
       break;
     }
     case 'archive-bucket':
