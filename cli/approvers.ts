@@ -17,6 +17,7 @@ import {
   type Approver,
 } from '../handlers/domain/approvers';
 import { InvalidInputError } from '../handlers/shared/errors';
+import { readServerInfo } from '../local/store';
 import { CommandError } from './executions';
 import { EXIT_CODES } from './outcome';
 
@@ -35,6 +36,7 @@ interface Pool {
 
 const POOL_ENV = 'KEYROT_APPROVER_POOL_ID';
 const POOL_OUTPUT = 'ApproverPoolId';
+const URL_OUTPUT = 'ApprovalUrl';
 
 // Created per command, after --region/--profile have reached the environment.
 const cognitoClient = () => new CognitoIdentityProviderClient({ maxAttempts: 4 });
@@ -50,14 +52,14 @@ function commandError(error: unknown, pool?: Pool): unknown {
   return error;
 }
 
-/** The id the deployed stack's output names, or why there is none. */
-async function stackOutput(stack: string): Promise<{ id?: string; miss?: string }> {
+/** The value of the deployed stack's output `key` (the pool id by default), or why there is none. */
+async function stackOutput(stack: string, key: string = POOL_OUTPUT): Promise<{ id?: string; miss?: string }> {
   try {
     const described = await new CloudFormationClient({ maxAttempts: 4 }).send(
       new DescribeStacksCommand({ StackName: stack }),
     );
-    const id = described.Stacks?.[0]?.Outputs?.find((output) => output.OutputKey === POOL_OUTPUT)?.OutputValue;
-    return id ? { id } : { miss: `stack ${stack} has no output ${POOL_OUTPUT}` };
+    const id = described.Stacks?.[0]?.Outputs?.find((output) => output.OutputKey === key)?.OutputValue;
+    return id ? { id } : { miss: `stack ${stack} has no output ${key}` };
   } catch (error) {
     // CloudFormation answers ValidationError for a stack that does not exist; anything else
     // (no credentials, access denied) is the operator's to see as it is.
@@ -132,6 +134,22 @@ export function approverTable(approvers: Approver[]): string {
   ]);
 }
 
+/**
+ * Where the approval pages are, if known: $KEYROT_APPROVAL_BASE_URL, else with --local the running
+ * local approval server, else the deployed stack's ApprovalUrl output. Only for a hint: a failure
+ * to find it is not an error.
+ */
+async function approvalBaseUrl(options: PoolOptions): Promise<string | undefined> {
+  const fromEnv = process.env.KEYROT_APPROVAL_BASE_URL;
+  if (fromEnv) return fromEnv;
+  if (options.local) return readServerInfo();
+  try {
+    return (await stackOutput(options.stack, URL_OUTPUT)).id;
+  } catch {
+    return undefined;
+  }
+}
+
 /** `keyrot approvers add`: create the account; Cognito e-mails the temporary password. */
 export async function add(
   username: string,
@@ -164,6 +182,14 @@ export async function add(
     `hint: put ${created.username} on the approver allow-list too, or they cannot sign: ` +
       `-c keyrot:approvers=<the current names>,${created.username} on the next cdk deploy (locally: KEYROT_APPROVERS)\n`,
   );
+  const base = await approvalBaseUrl(options);
+  if (base) {
+    // Signing refuses an account still on its temporary password: the approver replaces it on this page first.
+    process.stderr.write(
+      `hint: ${created.username} sets their own password at ${base.replace(/\/+$/, '')}/password ` +
+        '(user name, the temporary password from the e-mail, a new password) before they can sign\n',
+    );
+  }
   return 0;
 }
 
@@ -260,8 +286,9 @@ export function registerApprovers(
     .addHelpText(
       'after',
       `
-No password is set or printed: the approver chooses one at first sign-in (status
-FORCE_CHANGE_PASSWORD until then). The printed name is the administrator's to set.
+No password is set or printed: the approver chooses one at first sign-in, on the page
+<approval URL>/password (status FORCE_CHANGE_PASSWORD until then; the URL is printed when
+known). The printed name is the administrator's to set.
 To sign, the user name must also be on the allow-list (-c keyrot:approvers=<names>).
 ${EXAMPLES_AND_CODES}`,
     )

@@ -129,6 +129,47 @@ describe('keyrot approvers add', () => {
     assert.equal((await attributesOf('j.mensah')).attributes.name, 'Jo Mensah');
   });
 
+  it('prints the first sign-in page of the new approver when the approval URL is known, and no such line otherwise', async () => {
+    await new CloudFormationClient({ endpoint: aws.moto.endpoint, region: REGION, credentials: aws.operator }).send(
+      new CreateStackCommand({
+        StackName: 'KeyrotApprovalUrlTest',
+        TemplateBody: JSON.stringify({
+          Resources: { Topic: { Type: 'AWS::SNS::Topic' } },
+          Outputs: {
+            ApproverPoolId: { Value: poolId },
+            ApprovalUrl: { Value: 'https://abc123.lambda-url.us-east-1.on.aws/' },
+          },
+        }),
+      }),
+    );
+    const person = (username: string) => [
+      username,
+      '--name',
+      `Person ${username}`,
+      '--email',
+      `${username}@example.com`,
+    ];
+
+    const fromEnv = await keyrot('add', ...person('u.env'), '--pool-id', poolId, {
+      KEYROT_APPROVAL_BASE_URL: 'http://127.0.0.1:8123/',
+    });
+    const fromStack = await keyrot('add', ...person('u.stack'), '--stack', 'KeyrotApprovalUrlTest', {
+      KEYROT_APPROVAL_BASE_URL: undefined,
+    });
+    const unknown = await keyrot('add', ...person('u.none'), '--pool-id', poolId, '--stack', 'KeyrotNotDeployed', {
+      KEYROT_APPROVAL_BASE_URL: undefined,
+    });
+
+    for (const run of [fromEnv, fromStack, unknown]) assert.equal(run.code, 0, run.stderr);
+    assert.match(fromEnv.stderr, /^hint: u\.env sets their own password at http:\/\/127\.0\.0\.1:8123\/password /m);
+    assert.match(
+      fromStack.stderr,
+      /^hint: u\.stack sets their own password at https:\/\/abc123\.lambda-url\.us-east-1\.on\.aws\/password /m,
+    );
+    assert.doesNotMatch(unknown.stderr, /\/password/);
+    assert.match(unknown.stderr, /^hint: .*keyrot:approvers/m, 'the allow-list hint is still there');
+  });
+
   const badInputs: [string, string[], RegExp][] = [
     [
       'a user name with a space',
