@@ -88,7 +88,8 @@ type Outcome = Omit<CheckResult, 'check'>;
 interface Found {
   outputs: Outputs;
   stackFound: boolean;
-  poolUsers?: Map<string, boolean>;
+  /** Each pool user: enabled, and Cognito's status (FORCE_CHANGE_PASSWORD until a first sign-in). */
+  poolUsers?: Map<string, { enabled: boolean; status: string | undefined }>;
   approvers?: string[];
   /** The approval function's environment: the deployed settings (KMS key, member accounts). */
   approvalEnvironment?: Record<string, string>;
@@ -234,18 +235,20 @@ export async function runDoctor(
   }
 
   await check('approvers pool', ['ApproverPoolId'], 'cognito-idp:ListUsers', async (outputs) => {
-    const users = new Map<string, boolean>();
+    const users: NonNullable<Found['poolUsers']> = new Map();
     let token: string | undefined;
     for (let page = 0; page < 100; page += 1) {
       const listed = await clients.cognito.send(
         new ListUsersCommand({ UserPoolId: outputs.ApproverPoolId, PaginationToken: token }),
       );
-      for (const user of listed.Users ?? []) if (user.Username) users.set(user.Username, user.Enabled !== false);
+      for (const user of listed.Users ?? []) {
+        if (user.Username) users.set(user.Username, { enabled: user.Enabled !== false, status: user.UserStatus });
+      }
       token = listed.PaginationToken;
       if (!token) break;
     }
     found.poolUsers = users;
-    const enabled = [...users].filter(([, on]) => on).length;
+    const enabled = [...users.values()].filter((user) => user.enabled).length;
     return enabled > 0
       ? { status: 'OK', detail: `${enabled} enabled user(s) in ${outputs.ApproverPoolId}` }
       : {
@@ -284,18 +287,38 @@ export async function runDoctor(
     });
   } else {
     const users = found.poolUsers;
-    const strangers = found.approvers.filter((name) => users.get(name) !== true);
-    record(
-      'allow-list in pool',
-      strangers.length === 0
-        ? { status: 'OK', detail: 'every allow-listed approver is an enabled user of the pool' }
-        : {
-            status: 'FAIL',
-            detail: `allow-listed but not an enabled pool user: ${strangers
+    const strangers = found.approvers.filter((name) => users.get(name)?.enabled !== true);
+    // Signing refuses an account still on the temporary password Cognito mailed (NEW_PASSWORD_REQUIRED).
+    const waiting = found.approvers.filter(
+      (name) => users.get(name)?.enabled === true && users.get(name)?.status === 'FORCE_CHANGE_PASSWORD',
+    );
+    const passwordPage = `${(found.outputs.ApprovalUrl ?? '<ApprovalUrl>').replace(/\/*$/, '/')}password`;
+    const problems = [
+      ...(strangers.length > 0
+        ? [
+            `allow-listed but not an enabled pool user: ${strangers
               .map((name) => (users.has(name) ? `${name} (disabled)` : name))
               .join(', ')}`,
-            fix: `${ADD_APPROVER.replace('<user>', strangers[0] ?? '<user>')}, or drop it with ${DEPLOY} -c keyrot:approvers=<names>`,
-          },
+          ]
+        : []),
+      ...(waiting.length > 0 ? [`still on the temporary password (FORCE_CHANGE_PASSWORD): ${waiting.join(', ')}`] : []),
+    ];
+    const fixes = [
+      ...(strangers.length > 0
+        ? [
+            `${ADD_APPROVER.replace('<user>', strangers[0] ?? '<user>')}, or drop it with ${DEPLOY} -c keyrot:approvers=<names>`,
+          ]
+        : []),
+      ...(waiting.length > 0 ? [`the approver sets a password at ${passwordPage}`] : []),
+    ];
+    record(
+      'allow-list in pool',
+      problems.length === 0
+        ? {
+            status: 'OK',
+            detail: 'every allow-listed approver is an enabled user of the pool with a password of their own',
+          }
+        : { status: 'FAIL', detail: problems.join('; '), fix: fixes.join('; ') },
     );
   }
 

@@ -4,6 +4,8 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import {
+  AdminCreateUserCommand,
+  AdminSetUserPasswordCommand,
   CognitoIdentityProviderClient,
   CreateUserPoolCommand,
   ListUserPoolsCommand,
@@ -314,5 +316,31 @@ describe('keyrot doctor', () => {
     assert.equal(inPool?.status, 'FAIL');
     assert.match(inPool?.detail ?? '', /not an enabled pool user: nobody-here$/);
     assert.match(inPool?.fix ?? '', /^keyrot approvers add nobody-here .*npx cdk deploy -c keyrot:approvers=<names>$/);
+  });
+
+  it('fails an allow-listed approver still on the temporary password, pointing at the first sign-in page', async () => {
+    // Prepare: an approver as `keyrot approvers add` leaves them, before their first sign-in.
+    const cognito = client(CognitoIdentityProviderClient);
+    const user = { UserPoolId: outputs.ApproverPoolId, Username: 'first-timer' };
+    await cognito.send(
+      new AdminCreateUserCommand({ ...user, TemporaryPassword: 'Temp-Invite-7x!', MessageAction: 'SUPPRESS' }),
+    );
+    await deployStack('KeyrotFirstTimer', {
+      approvers: 'quality-approver,first-timer',
+      outputs: { ApprovalUrl: 'https://abc123.lambda-url.us-east-1.on.aws/' },
+    });
+
+    // Act
+    const before = await doctor('--stack', 'KeyrotFirstTimer', '--json');
+    await cognito.send(new AdminSetUserPasswordCommand({ ...user, Password: 'Own-Password-9!', Permanent: true }));
+    const after = await doctor('--stack', 'KeyrotFirstTimer', '--json');
+
+    // Assess
+    assert.equal(before.code, 11, before.stderr);
+    const inPool = row(before, 'allow-list in pool');
+    assert.equal(inPool?.status, 'FAIL');
+    assert.match(inPool?.detail ?? '', /still on the temporary password \(FORCE_CHANGE_PASSWORD\): first-timer$/);
+    assert.equal(inPool?.fix, 'the approver sets a password at https://abc123.lambda-url.us-east-1.on.aws/password');
+    assert.equal(row(after, 'allow-list in pool')?.status, 'OK', after.stdout);
   });
 });
