@@ -12,7 +12,11 @@ import { summarize } from '../handlers/domain/outcome';
 import { executionName } from '../handlers/domain/start-rotation';
 import { clients } from '../handlers/shared/clients';
 import { EXIT_CODES } from './outcome';
-import { findExecution, listStored, processAlive, requestAbort, saveRecord } from '../local/store';
+import { closeDeadRun } from './local-runs';
+import { findExecution, listStored, processAlive, processGone, requestAbort, saveRecord } from '../local/store';
+
+/** The status a local run shows whose process died while it ran (its record still says RUNNING). */
+export const PROCESS_GONE = 'PROCESS_GONE';
 
 /** One execution in a listing. */
 export interface ExecutionSummary {
@@ -50,7 +54,7 @@ export interface ExecutionSource {
   /** The full record: description, definition and every history event. */
   read(id: string, onPage?: (events: number) => void): Promise<ExecutionRecord>;
   /** Stop a running execution, recording who and why (StopExecution's error and cause). */
-  abort(id: string, details: { error: string; cause: string }): Promise<ExecutionSummary>;
+  abort(id: string, details: { error: string; cause: string; rollback?: boolean }): Promise<ExecutionSummary>;
   /** The user's running execution, if any: one rotation per user at a time. */
   running(user: string): Promise<ExecutionSummary | undefined>;
 }
@@ -84,16 +88,19 @@ export function localSource(): ExecutionSource {
     return record;
   };
   // A record left RUNNING by a process that died is not running: say so instead of pretending.
+  // Its status reads PROCESS_GONE (no Step Functions status, on purpose): the audit then finds
+  // a history that neither runs nor ends, and says it is incomplete.
+  const seen = (record: ReturnType<typeof load>): ReturnType<typeof load> =>
+    processGone(record) ? { ...record, status: PROCESS_GONE } : record;
   const live = (record: ReturnType<typeof load>): ExecutionSummary => {
-    const summary = summaryOf(record);
-    if (record.status === 'RUNNING' && !processAlive(record.pid)) {
-      return {
-        ...summary,
-        status: 'RUNNING',
-        reason: `its process (${record.pid}) is gone: the history is incomplete`,
-      };
-    }
-    return summary;
+    const summary = summaryOf(seen(record));
+    if (!processGone(record)) return summary;
+    return {
+      ...summary,
+      reason:
+        `process gone: ${record.pid ?? 'its process'} died, the history is incomplete; ` +
+        `recover with keyrot resume ${record.name} or keyrot abort ${record.name} --local --reason <text>`,
+    };
   };
   return {
     kind: 'local',
@@ -102,11 +109,12 @@ export function localSource(): ExecutionSource {
         .map(live)
         .filter((summary) => matches(summary, filter))
         .slice(0, filter.limit),
-    read: async (id) => load(id),
+    read: async (id) => seen(load(id)),
+    // A run whose process died still holds the user: it must be resumed or aborted first.
     running: async (user) =>
       listStored()
         .map(live)
-        .find((s) => s.user === user && s.status === 'RUNNING'),
+        .find((s) => s.user === user && (s.status === 'RUNNING' || s.status === PROCESS_GONE)),
     abort: async (id, details) => {
       const record = load(id);
       if (record.status !== 'RUNNING') {
@@ -122,28 +130,9 @@ export function localSource(): ExecutionSource {
         }
         throw new CommandError(`asked process ${record.pid} to abort ${record.name}, but it did not answer in 15 s`, 1);
       }
-      // Nobody runs it any more: close the record the way Step Functions would.
-      const last = record.events.at(-1);
-      const at = new Date().toISOString();
-      const closed = {
-        ...record,
-        status: 'ABORTED',
-        stopDate: at,
-        pid: undefined,
-        events: [
-          ...record.events,
-          {
-            id: (last?.id ?? 0) + 1,
-            previousEventId: last?.id ?? 0,
-            timestamp: at,
-            type: 'ExecutionAborted',
-            executionAbortedEventDetails: {
-              error: details.error,
-              cause: `${details.cause} (closed by keyrot abort: process ${record.pid} had already exited)`,
-            },
-          },
-        ],
-      };
+      // Nobody runs it any more: close the record the way Step Functions would, saying what
+      // the history lacks.
+      const closed = closeDeadRun(record, { type: 'ExecutionAborted', ...details, by: 'keyrot abort' });
       saveRecord(closed);
       return summaryOf(closed);
     },
@@ -223,7 +212,7 @@ export function apiSource(stateMachineArn: string | undefined, sfn: SFNClient = 
       if (before.status !== 'RUNNING') {
         throw new CommandError(`${before.name} is not running (${before.status})`, EXIT_CODES.CONFLICT);
       }
-      await sfn.send(new StopExecutionCommand({ executionArn, ...details }));
+      await sfn.send(new StopExecutionCommand({ executionArn, error: details.error, cause: details.cause }));
       return describe(executionArn);
     },
   };

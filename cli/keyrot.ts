@@ -11,6 +11,7 @@ import { abort, list, status } from './operate';
 import { EXIT_CODES } from './outcome';
 import { terminalOutput } from './output';
 import { report } from './report';
+import { resume } from './resume';
 import { scan } from './scan';
 import { accountSettings } from '../handlers/domain/accounts';
 import { rotate } from './rotate';
@@ -299,6 +300,7 @@ withSource(
         'FAILED',
         'TIMED_OUT',
         'ABORTED',
+        'PROCESS_GONE',
       ]),
     )
     .option('--since <date>', 'only executions started at or after this date (UTC)', date('--since'))
@@ -329,20 +331,25 @@ withSource(
     .argument('<execution>', 'execution name or full ARN')
     .requiredOption('--reason <text>', 'why; recorded in the history as the abort cause')
     .option('--as <name>', 'who aborts (recorded)', userInfo().username)
-    .option('--force', 'abort even after a new key was created (skips the rollback: two keys remain)')
+    .option('--force', 'skip the rollback after a new key was created (two keys remain; it says which)')
     .option('--json', 'print the stopped execution as one JSON object'),
 )
   .addHelpText(
     'after',
     `
-An abort skips the rollback. Once the new key exists keyrot refuses without --force; at an
-approval gate, reject instead (keyrot reject), which rolls back cleanly.
+Once the new key exists, a local abort stops the run (or closes the record of one whose
+process died) and runs the rollback, the Roll Back state's own function on the state rebuilt
+from the history: the old key stays, the new one is deleted, AWSCURRENT names the old key.
+A deployed one is refused with the commands that do it (reject at a gate, or --force and the
+stack's roll-back function). Past Delete Old Key it is refused: resume instead. The closed
+record is archived (a run whose process died marked incomplete).
 
 Examples:
   keyrot abort build-bot-20261123 --reason "CR-1042 withdrawn"
   keyrot abort build-bot-20261123 --local --reason "demo over"
 
-Exit codes: 0 aborted, 2 refused (key created; see above), 9 not found, 10 not running`,
+Exit codes: 0 aborted (and rolled back), 2 refused (see above), 6 the rollback failed (needs a
+human), 9 not found, 10 not running or being recovered`,
   )
   .action(async (id: string, options) => {
     awsOptions(options);
@@ -352,6 +359,38 @@ Exit codes: 0 aborted, 2 refused (key created; see above), 9 not found, 10 not r
       force: Boolean(options.force),
       json: Boolean(options.json),
     });
+  });
+
+program
+  .command('resume')
+  .description('Continue a local rotation whose process died, from the state it never finished (a redrive).')
+  .argument('<execution>', 'local execution name (keyrot list --local marks it PROCESS_GONE)')
+  .option('--auto-approve <name>', 'sign every gate still ahead as approver <name> without review (demos, tests)')
+  .option('--skip-waits', 'make waits and retry pauses instant')
+  .option('--json', 'print one JSON object (as keyrot rotate --json) and nothing else on stdout')
+  .option('--region <region>', 'AWS region, as the AWS CLI takes it')
+  .option('--profile <profile>', 'AWS shared-config profile, as the AWS CLI takes it')
+  .addHelpText(
+    'after',
+    `
+The record is closed as FAILED (keyrot.ProcessGone, marked incomplete) and archived; then the
+same definition runs from the state that was cut off, with the input it had, and the history
+goes on after an ExecutionRedriven event (keyrot audit shows "redriven 1x").
+
+Examples:
+  keyrot resume build-bot-20261123
+  keyrot resume build-bot-20261123-2 --skip-waits --json
+
+Exit codes: as keyrot rotate (0 ROTATED, 5 ROLLED_BACK, ...); 9 not found; 10 not running,
+still running in its process, or being recovered`,
+  )
+  .action(async (id: string, options) => {
+    awsOptions(options);
+    process.exitCode = await resume(
+      id,
+      { json: Boolean(options.json), autoApprove: options.autoApprove, skipWaits: Boolean(options.skipWaits) },
+      terminalOutput(Boolean(options.json)),
+    );
   });
 
 withSource(

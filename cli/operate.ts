@@ -1,7 +1,11 @@
 import { replay } from '../audit/replay';
 import { duration, headline, table, utc } from '../audit/render';
 import { isGateState } from '../handlers/shared/schemas';
-import { CommandError, type ExecutionSource, type ExecutionSummary, type ListFilter } from './executions';
+import type { ExecutionRecord } from '../handlers/domain/execution-record';
+import type { RollbackResult } from '../handlers/domain/rollback';
+import { findExecution, saveRecord, takeOver, type StoredExecution } from '../local/store';
+import { CommandError, PROCESS_GONE, type ExecutionSource, type ExecutionSummary, type ListFilter } from './executions';
+import { archiveLocal, lastState, rollBackFromHistory, rollbackStateOf, statesEntered } from './local-runs';
 import { EXIT_CODES, exitCodeFor } from './outcome';
 
 const print = (line = '') => process.stdout.write(`${line}\n`);
@@ -12,6 +16,9 @@ export async function status(source: ExecutionSource, id: string, options: { jso
   const replayed = replay(record);
   const last = replayed.steps.at(-1);
   const running = replayed.status === 'RUNNING';
+  // A local run whose process died: where it stood, and how to recover, instead of RUNNING.
+  const gone = replayed.status === PROCESS_GONE;
+  const pid = (record as StoredExecution).pid;
   const waitingForApproval = running && last !== undefined && isGateState(last.state);
   if (options.json) {
     print(
@@ -24,6 +31,7 @@ export async function status(source: ExecutionSource, id: string, options: { jso
         reason: replayed.reason,
         currentStep: last ? { state: last.state, since: last.enteredAt, result: last.result } : null,
         waitingForApproval,
+        processGone: gone,
         stepsSoFar: replayed.steps.length,
         complete: replayed.complete,
         gaps: replayed.gaps,
@@ -31,7 +39,13 @@ export async function status(source: ExecutionSource, id: string, options: { jso
     );
   } else {
     for (const [label, value] of headline(replayed)) print(`${label.padEnd(10)} ${value}`);
-    if (last) {
+    if (last && gone) {
+      print(`Now        process gone: process ${pid ?? '?'} died during ${last.state}; the history is incomplete`);
+      print(
+        `Recover    keyrot resume ${replayed.name} (continue from ${last.state}) or ` +
+          `keyrot abort ${replayed.name} --local --reason <text> (roll back)`,
+      );
+    } else if (last) {
       const since = Date.now() - Date.parse(last.enteredAt);
       print(
         running
@@ -43,6 +57,7 @@ export async function status(source: ExecutionSource, id: string, options: { jso
       `Steps      ${replayed.steps.length} so far; full timeline: keyrot audit ${replayed.name}${source.kind === 'local' ? ' --from local' : ''}`,
     );
   }
+  if (gone) return EXIT_CODES.TAMPERED;
   return running ? 0 : exitCodeFor(replayed);
 }
 
@@ -76,10 +91,33 @@ export function printExecutions(found: ExecutionSummary[], options: { json: bool
   return 0;
 }
 
+/** What an abort must do about keys, from the states the history entered. */
+function keyStage(record: ExecutionRecord): 'none' | 'created' | 'deleting' {
+  const entered = statesEntered(record);
+  if (!entered.has('Create Access Key')) return 'none';
+  // From Delete Old Key on, the old key may be gone: a rollback could not restore it.
+  return entered.has('Delete Old Key') && !entered.has('Roll Back') ? 'deleting' : 'created';
+}
+
+/** The Lambda function a deployed definition's Roll Back state invokes. */
+function rollbackFunction(record: ExecutionRecord): string | undefined {
+  try {
+    const definition = JSON.parse(record.definition ?? '{}') as {
+      States?: Record<string, { Resource?: string; Parameters?: { FunctionName?: string } }>;
+    };
+    const state = definition.States?.['Roll Back'];
+    return state?.Parameters?.FunctionName ?? state?.Resource;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * `keyrot abort`: stop a running execution, recording who and why. An abort skips the
- * rollback, so once a new key exists it is refused without --force, pointing at `keyrot
- * reject` (which rolls back) instead.
+ * `keyrot abort`: stop a running execution, recording who and why. Past Create Access Key a
+ * local abort runs the rollback (the Roll Back state's own function, on the state rebuilt from
+ * the history) so one key remains; a deployed one is refused with the exact commands that do
+ * it, since the stack's roll-back function is reached through Lambda. `--force` skips the
+ * rollback and says what it leaves behind.
  */
 export async function abort(
   source: ExecutionSource,
@@ -88,22 +126,70 @@ export async function abort(
 ): Promise<number> {
   const reason = options.reason.trim();
   if (!reason) throw new CommandError('--reason must say why the execution is aborted', EXIT_CODES.INVALID);
-  const replayed = replay(await source.read(id));
-  const after = new Set(replayed.steps.map((step) => step.state));
-  const keyCreated = replayed.newKeyId !== null && !after.has('Finish') && !after.has('Roll Back');
-  if (keyCreated && !options.force) {
-    const gate = replayed.steps.at(-1)?.state;
+  const record = await source.read(id);
+  const replayed = replay(record);
+  const details = { error: 'keyrot.Aborted', cause: `aborted by ${options.by}: ${reason}` };
+  const stage = record.status === 'RUNNING' || record.status === PROCESS_GONE ? keyStage(record) : 'none';
+  const newKey = replayed.newKeyId ?? 'the key Create Access Key made';
+  const gate = replayed.steps.at(-1)?.state;
+  const rejectInstead =
+    gate && isGateState(gate) ? `It waits at ${gate}: reject it (keyrot reject <approval> --reason ...). ` : '';
+
+  if (stage === 'deleting' && !options.force) {
     throw new CommandError(
-      `${replayed.name} has created ${replayed.newKeyId}; aborting now skips the rollback and leaves two keys. ` +
-        (gate && isGateState(gate)
-          ? `It waits at ${gate}: reject it instead (keyrot reject <approval> --reason ...), which rolls back. `
-          : '') +
-        'Pass --force to abort anyway.',
+      `${replayed.name} is past Delete Old Key: the old key ${replayed.oldKeyId ?? ''} may be gone, so a rollback ` +
+        `cannot restore it. ${source.kind === 'local' ? `Finish it with keyrot resume ${replayed.name}, or p` : 'P'}` +
+        'ass --force to abort anyway.',
       EXIT_CODES.INVALID,
     );
   }
-  const stopped = await source.abort(id, { error: 'keyrot.Aborted', cause: `aborted by ${options.by}: ${reason}` });
-  if (options.json) print(JSON.stringify(stopped));
-  else print(`${stopped.status}  ${stopped.name}: ${stopped.reason ?? ''}`);
-  return 0;
+  if (stage === 'created' && source.kind === 'api' && !options.force) {
+    const payload = JSON.stringify(rollbackStateOf(record, { Error: details.error, Cause: details.cause }));
+    throw new CommandError(
+      `${replayed.name} has created ${newKey}; stopping it alone would leave two keys. ${rejectInstead}` +
+        `Or stop it and run the stack's roll-back function on its state: ` +
+        `keyrot abort ${replayed.name} --force --reason ${JSON.stringify(reason)} && ` +
+        `aws lambda invoke --function-name ${rollbackFunction(record) ?? '<the stack roll-back function>'} ` +
+        `--cli-binary-format raw-in-base64-out --payload '${payload}' /dev/stdout`,
+      EXIT_CODES.INVALID,
+    );
+  }
+
+  const wasGone = record.status === PROCESS_GONE;
+  const release = wasGone ? takeOver(record.name) : () => {};
+  if (!release)
+    throw new CommandError(`${record.name} is being recovered by another keyrot command`, EXIT_CODES.CONFLICT);
+  try {
+    const rollsBack = stage === 'created' && !options.force;
+    const stopped = await source.abort(id, { ...details, ...(rollsBack ? { rollback: true } : {}) });
+    const lines = [`${stopped.status}  ${stopped.name}: ${stopped.reason ?? ''}`];
+    let code = 0;
+    let rolledBack: RollbackResult | undefined;
+    if (source.kind === 'local' && (rollsBack || wasGone)) {
+      let closed = findExecution(stopped.name) as StoredExecution;
+      if (rollsBack) {
+        rolledBack = await rollBackFromHistory(closed, { Error: details.error, Cause: details.cause });
+        closed = {
+          ...closed,
+          closedBy: { command: 'keyrot abort', by: options.by, at: new Date().toISOString(), ...rolledBack },
+        };
+        saveRecord(closed);
+        lines.push(`${rolledBack.outcome}  ${rolledBack.actions.join('; ') || 'nothing to undo'}`);
+        if (rolledBack.outcome !== 'ROLLED_BACK') code = EXIT_CODES.ROLLBACK_FAILED;
+      }
+      const archived = await archiveLocal(closed);
+      if (archived) lines.push(`archived ${archived}${closed.incomplete ? ' (marked incomplete)' : ''}`);
+    }
+    if (stage === 'created' && options.force) {
+      lines.push(
+        `left behind (--force): ${newKey} and the old key ${replayed.oldKeyId ?? '?'} both exist, and the secret ` +
+          `is as ${lastState(record) ?? 'the last step'} left it; run the rollback before the next rotation`,
+      );
+    }
+    if (options.json) print(JSON.stringify({ ...stopped, ...(rolledBack ? { rollback: rolledBack } : {}) }));
+    else for (const line of lines) print(line);
+    return code;
+  } finally {
+    release();
+  }
 }

@@ -14,7 +14,7 @@ import { clients, settings } from '../handlers/shared/clients';
 import { describeIssues, ExecutionInput, isGateState } from '../handlers/shared/schemas';
 import { startApprovalServer } from '../local/approval-server';
 import { synthesizeDefinition } from '../local/definition';
-import { LocalTaskTokens, localExecutionArn, recordOf, runLocal } from '../local/engine';
+import { LocalTaskTokens, localExecutionArn, recordOf, runLocal, type LocalRunOptions } from '../local/engine';
 import {
   claimExecution,
   findExecution,
@@ -141,11 +141,20 @@ function claimName(
   return undefined;
 }
 
-async function rotateLocally(input: ExecutionInput, options: RotateOptions, out: Output): Promise<number> {
+/**
+ * Run one rotation with the local engine; with `resume`, continue a killed run's record (the
+ * name is already claimed: `keyrot resume` took it over) from the state it gives.
+ */
+export async function rotateLocally(
+  input: ExecutionInput,
+  options: RotateOptions,
+  out: Output,
+  resume?: LocalRunOptions['resume'],
+): Promise<number> {
   const where = process.env.AWS_ENDPOINT_URL ? `AWS at ${process.env.AWS_ENDPOINT_URL}` : 'the real AWS account';
   const definition = synthesizeDefinition();
   const started = new Date();
-  const claim = claimName(input, definition.stateMachineName, started);
+  const claim = resume ? { name: resume.record.name } : claimName(input, definition.stateMachineName, started);
   if (!claim || 'running' in claim) {
     out.error(
       claim
@@ -174,6 +183,7 @@ async function rotateLocally(input: ExecutionInput, options: RotateOptions, out:
     input,
     name,
     tokens,
+    resume,
     abort: abort.signal,
     waits: options.skipWaits ? 'skip' : 'real',
     onSnapshot: updateRunning,
@@ -209,7 +219,10 @@ async function rotateLocally(input: ExecutionInput, options: RotateOptions, out:
   const summary = summarize(execution.events);
   let archived: string | undefined;
   const archive = archiveSettings();
-  if (archive) {
+  // `keyrot abort` of a run past Create Access Key rolls back, then archives the record itself.
+  const abortRollsBack = (abort.signal.reason as { rollback?: boolean } | undefined)?.rollback === true;
+  if (abortRollsBack) out.progress(`         aborted: keyrot abort rolls back ${name} and archives it`);
+  else if (archive) {
     try {
       // Deployed, the archiver Lambda does this when the execution ends: its calls are its own.
       const written = await asHandler('archive-execution', () =>

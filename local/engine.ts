@@ -6,7 +6,7 @@ import { logger } from '../handlers/shared/logger';
 import { handlerOf, type LocalHandlerName, type LocalState, type SynthesizedDefinition } from './definition';
 import { asHandler, recordCallLedger } from './ledger';
 import { appendLog } from './store';
-import type { ExecutionRecord } from '../handlers/domain/execution-record';
+import type { ExecutionRecord, HistoryEvent } from '../handlers/domain/execution-record';
 import { toHistory, type EventLog, type TaskAttempt } from './history';
 
 const ROLE_ARN = 'arn:aws:iam::000000000000:role/keyrot-local';
@@ -85,6 +85,12 @@ export interface LocalRunOptions {
   abort?: AbortSignal;
   /** The history so far, after every state entered: for a record others can read while it runs. */
   onSnapshot?: (record: ExecutionRecord) => void;
+  /**
+   * Continue a run whose process died, as a Step Functions redrive does: the record's history
+   * stays, an ExecutionRedriven event follows it, and the definition runs again from `startAt`
+   * (the state that never finished) with `input` (what that state was given).
+   */
+  resume?: { record: ExecutionRecord; startAt: string; input: unknown };
   /** Called around every handler invocation; tests inject crashes here. */
   around?: (handler: LocalHandlerName, invoke: () => Promise<unknown>) => Promise<unknown>;
 }
@@ -169,6 +175,26 @@ export function recordOf(execution: LocalExecution): ExecutionRecord {
   return record;
 }
 
+/**
+ * A redriven history as Step Functions writes it: the events so far, ExecutionRedriven, then
+ * the new run's events (its own ExecutionStarted dropped) numbered on from there.
+ */
+function continued(before: HistoryEvent[], after: HistoryEvent[], redriveCount: number): HistoryEvent[] {
+  const last = before.at(-1);
+  const offset = (last?.id ?? 0) + 1;
+  const redriven: HistoryEvent = {
+    id: offset,
+    previousEventId: last?.id ?? 0,
+    timestamp: after[0]?.timestamp ?? new Date().toISOString(),
+    type: 'ExecutionRedriven',
+    executionRedrivenEventDetails: { redriveCount },
+  };
+  const rest = after
+    .filter((event) => event.type !== 'ExecutionStarted')
+    .map((event, index) => ({ ...event, id: offset + index + 1, previousEventId: offset + index }));
+  return [...before, redriven, ...rest];
+}
+
 /** The ARN a local execution gets, shaped like a deployed one in the local account. */
 export function localExecutionArn(stateMachineName: string, name: string): string {
   return `arn:aws:states:us-east-1:000000000000:execution:${stateMachineName}:${name}`;
@@ -224,6 +250,9 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
         attempts.push(attempt);
         attempt.output = await invoke(fn, input);
         attempt.endedAt = Date.now();
+        // Persisted before the next state starts: a kill from here on finds the result (the
+        // created key's id) in the record, not only in IAM.
+        options.onSnapshot?.(record('RUNNING'));
         return attempt.output;
       };
     } else if (resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken') {
@@ -243,6 +272,7 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
           runContext.run(run, () => options.onWaiting?.(state, executionArn));
           attempt.output = await Promise.race([decision, aborted.promise, expired.promise]);
           attempt.endedAt = Date.now();
+          options.onSnapshot?.(record('RUNNING'));
           return attempt.output;
         } finally {
           aborted.dispose();
@@ -256,12 +286,18 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
   }
 
   // Validating the definition (asl-validator) takes ~275 ms; once per definition is enough.
-  const machine = new StateMachine(synthesized.definition as never, {
-    validationOptions: validated.has(synthesized.definition) ? { noValidate: true } : { checkArn: true },
-  });
-  validated.add(synthesized.definition);
-  const startDate = new Date();
-  const execution = machine.run(options.input as never, {
+  // A resumed run is the same definition entered at another state (the engine has no option
+  // to start elsewhere), so it was validated when it first ran.
+  const resume = options.resume;
+  const machine = new StateMachine(
+    (resume ? { ...synthesized.definition, StartAt: resume.startAt } : synthesized.definition) as never,
+    {
+      validationOptions: resume || validated.has(synthesized.definition) ? { noValidate: true } : { checkArn: true },
+    },
+  );
+  if (!resume) validated.add(synthesized.definition);
+  const startDate = resume ? new Date(resume.record.startDate) : new Date();
+  const execution = machine.run((resume ? resume.input : options.input) as never, {
     overrides: {
       taskResourceLocalHandlers: overrides as never,
       ...(options.waits === 'skip' ? { waitTimeOverrides: waitOverrides, retryIntervalOverrides: retryOverrides } : {}),
@@ -273,16 +309,24 @@ export async function runLocal(synthesized: SynthesizedDefinition, options: Loca
     },
   });
 
-  const abortDetails = () => (options.abort?.reason ?? {}) as { error?: string; cause?: string };
-  const history = () => toHistory(eventLogs, attempts, { roleArn: ROLE_ARN, aborted: abortDetails() });
+  // Only StopExecution's two fields reach the history, whatever else the request carried.
+  const abortDetails = () => {
+    const { error, cause } = (options.abort?.reason ?? {}) as { error?: string; cause?: string };
+    return { ...(error !== undefined ? { error } : {}), ...(cause !== undefined ? { cause } : {}) };
+  };
+  const redriveCount = resume ? resume.record.redriveCount + 1 : 0;
+  const history = () => {
+    const own = toHistory(eventLogs, attempts, { roleArn: ROLE_ARN, aborted: abortDetails() });
+    return resume ? continued(resume.record.events, own, redriveCount) : own;
+  };
   const record = (status: string, events = history()): ExecutionRecord => ({
     executionArn,
     stateMachineArn,
     name,
     status,
     startDate: startDate.toISOString(),
-    redriveCount: 0,
-    input: options.input,
+    redriveCount,
+    input: resume ? resume.record.input : options.input,
     definition: JSON.stringify(synthesized.definition),
     events,
   });

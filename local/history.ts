@@ -141,5 +141,21 @@ export function toHistory(
         break;
     }
   }
+  // A task whose handler has returned but whose state has not exited yet (a snapshot taken in
+  // between): its result is already a fact, so the record names a created key at once.
+  if (!events.at(-1)?.type.match(/^Execution(Succeeded|Failed|Aborted|TimedOut)$/)) {
+    for (const attempt of current.values()) {
+      if (attempt?.endedAt === undefined) continue;
+      if (attempt.kind === 'lambda') {
+        add('LambdaFunctionSucceeded', attempt.endedAt, {
+          lambdaFunctionSucceededEventDetails: { output: json(attempt.output) },
+        });
+      } else {
+        add('TaskSucceeded', attempt.endedAt, {
+          taskSucceededEventDetails: { ...resourceOf(attempt), output: json(attempt.output) },
+        });
+      }
+    }
+  }
   return events;
 }

@@ -16,7 +16,16 @@ import type { LocalExecution } from './engine';
 const home = () => process.env.KEYROT_HOME ?? path.join(process.cwd(), '.keyrot');
 
 /** A local execution as stored: the record, plus the process running it while it runs. */
-export type StoredExecution = ExecutionRecord & { pid?: number; output?: unknown; error?: string; cause?: string };
+export type StoredExecution = ExecutionRecord & {
+  pid?: number;
+  output?: unknown;
+  error?: string;
+  cause?: string;
+  /** Set when the process running it died: what the history lacks (kept in the archive too). */
+  incomplete?: string;
+  /** What `keyrot abort` did after closing it: the rollback's outcome and actions. */
+  closedBy?: { command: string; by: string; at: string; outcome?: string; cause?: string; actions?: string[] };
+};
 
 /** Where local runs keep their history: `$KEYROT_HOME` or `.keyrot/` in the working directory. */
 export function storeDir(): string {
@@ -90,6 +99,34 @@ export function updateRunning(record: ExecutionRecord): void {
   writeAtomically(file(record.name), `${JSON.stringify({ ...record, pid: process.pid }, null, 2)}\n`);
 }
 
+/** Whether a record says RUNNING although the process that ran it is dead (killed, crashed). */
+export function processGone(record: StoredExecution): boolean {
+  return record.status === 'RUNNING' && !processAlive(record.pid);
+}
+
+/**
+ * Take over a local run whose process died (abort or resume closing it): a lock file created
+ * exclusively, so of two commands recovering one run at once exactly one acts. A lock left by
+ * a recovery that died too is taken over. Returns a release function, or undefined when
+ * another live process holds it.
+ */
+export function takeOver(name: string): (() => void) | undefined {
+  mkdirSync(storeDir(), { recursive: true });
+  const lock = file(name, '.recover');
+  for (let round = 0; round < 2; round += 1) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      return () => rmSync(lock, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number(readFileSync(lock, 'utf8').trim());
+      if (processAlive(holder)) return undefined;
+      rmSync(lock, { force: true });
+    }
+  }
+  return undefined;
+}
+
 /**
  * Save a finished local execution: `<name>.json` holds DescribeExecution's fields plus `events`
  * in GetExecutionHistory's format; `<name>.log.jsonl` holds the handlers' log lines.
@@ -129,16 +166,26 @@ export function listStored(): StoredExecution[] {
     .sort((a, b) => b.startDate.localeCompare(a.startDate));
 }
 
+/**
+ * StopExecution's error and cause; `rollback` says the aborting command rolls back and
+ * archives afterwards, so the running process leaves the archiving to it.
+ */
+export interface AbortRequest {
+  error: string;
+  cause: string;
+  rollback?: boolean;
+}
+
 /** Ask the process running a local execution to stop it, as StopExecution asks Step Functions. */
-export function requestAbort(name: string, details: { error: string; cause: string }): void {
+export function requestAbort(name: string, details: AbortRequest): void {
   writeAtomically(file(name, '.abort.json'), `${JSON.stringify(details)}\n`);
 }
 
 /** The pending abort request for an execution, taken (removed) so it acts once. */
-export function takeAbortRequest(name: string): { error: string; cause: string } | undefined {
+export function takeAbortRequest(name: string): AbortRequest | undefined {
   const request = file(name, '.abort.json');
   if (!existsSync(request)) return undefined;
-  const details = JSON.parse(readFileSync(request, 'utf8')) as { error: string; cause: string };
+  const details = JSON.parse(readFileSync(request, 'utf8')) as AbortRequest;
   rmSync(request, { force: true });
   return details;
 }

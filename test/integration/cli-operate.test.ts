@@ -73,18 +73,23 @@ describe('operating and auditing rotations', () => {
     ]);
   });
 
-  it('refuses to abort once the new key exists, pointing at keyrot reject, unless forced', async () => {
+  it('rolls back when aborting once the new key exists; --force skips it and says what it leaves', async () => {
     const { rotation } = await rotationAtDeletionGate('cli-late-abort');
     const name = await runningExecution('cli-late-abort');
 
-    const refused = await keyrot('abort', name, '--local', '--reason', 'stop');
-    const forced = await keyrot('abort', name, '--local', '--reason', 'stop', '--force');
+    const aborted = await keyrot('abort', name, '--local', '--reason', 'stop');
     await rotation;
+    const forcedGate = await rotationAtDeletionGate('cli-forced-abort');
+    const forcedName = await runningExecution('cli-forced-abort');
+    const forced = await keyrot('abort', forcedName, '--local', '--reason', 'stop', '--force');
+    await forcedGate.rotation;
 
-    assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /has created AKIA\w+; aborting now skips the rollback.*reject it instead/);
+    assert.equal(aborted.code, 0, aborted.stderr);
+    assert.match(aborted.stdout, /^ABORTED[\s\S]*ROLLED_BACK .*deleted new key AKIA\w+/m);
+    assert.equal((await aws.keys('cli-late-abort')).length, 1, 'the rollback left the old key alone');
     assert.equal(forced.code, 0, forced.stderr);
-    assert.equal((await aws.keys('cli-late-abort')).length, 2, 'forced: both keys remain, as the warning said');
+    assert.match(forced.stdout, /left behind \(--force\): AKIA\w+ and the old key AKIA\w+ both exist/);
+    assert.equal((await aws.keys('cli-forced-abort')).length, 2, 'forced: both keys remain, as the warning said');
   });
 
   it('archives every local run, and keyrot verify walks the chains', async () => {
