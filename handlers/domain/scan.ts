@@ -75,6 +75,16 @@ export function judge(user: ReportedUser, rules: Omit<ScanRules, 'exemptTag'>): 
       reason: `key ${oldest.slot} is ${oldest.ageDays} days old (maximum ${rules.maxAgeDays})${two}`,
     };
   }
+  // Two active keys need a human whatever their age (a half-finished rotation, or a second
+  // consumer): DUE, as the README says, so the scan shows it rather than calling it OK.
+  if (active.length === 2) {
+    const ages = active.map((key) => `key ${key.slot} ${key.ageDays} days old`).join(', ');
+    return {
+      ...base,
+      verdict: 'DUE',
+      reason: `two active keys (${ages}): the rotation will stop at BLOCKED for a human`,
+    };
+  }
   if (oldest.ageDays >= rules.warnDays) {
     return {
       ...base,

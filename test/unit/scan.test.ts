@@ -91,6 +91,33 @@ describe('scan verdicts', () => {
       /key 2 is 95 days old .* two active keys: the rotation will stop at BLOCKED/,
     );
   });
+
+  it('calls a user with two active keys DUE whatever their age, with the note that the rotation will stop at BLOCKED', () => {
+    const [young, warned, oneInactive] = parseCredentialReport(
+      [
+        HEADER,
+        line('young', [
+          [true, 10, 1],
+          [true, 2, 1],
+        ]),
+        line('warned', [
+          [true, 85, 1],
+          [true, 1, 1],
+        ]),
+        line('one-inactive', [
+          [true, 10, 1],
+          [false, 2, 1],
+        ]),
+      ].join('\n'),
+    );
+
+    assert.deepEqual(
+      [judge(young!, rules).verdict, judge(young!, rules).reason],
+      ['DUE', 'two active keys (key 1 10 days old, key 2 2 days old): the rotation will stop at BLOCKED for a human'],
+    );
+    assert.equal(judge(warned!, rules).verdict, 'DUE');
+    assert.equal(judge(oneInactive!, rules).verdict, 'OK', 'an inactive second key is not a second active key');
+  });
 });
 
 describe('scanAccount', () => {
