@@ -4,7 +4,11 @@ import { clientsFor } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
 import { StateWithNewKey } from './shared/schemas';
 
-const State = StateWithNewKey.extend({ deletionApproval: z.unknown().optional() });
+// The distribution time is what the old key's last use is judged against (Distribute Key's result).
+const State = StateWithNewKey.extend({
+  deletionApproval: z.unknown().optional(),
+  distributed: z.object({ distributedAt: z.iso.datetime() }),
+});
 
-/** Deactivate Old Key: only with a recorded approval and the new key current. */
+/** Deactivate Old Key: only with a recorded approval, the new key current and the old key no longer in use. */
 export const handler = lambdaHandler(State, async (state) => deactivateOldKey(await clientsFor(state.account), state));

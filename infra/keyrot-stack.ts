@@ -58,7 +58,10 @@ const IAM_ACTIONS: Partial<Record<HandlerName, string[]>> = {
   'check-key-used': ['iam:GetAccessKeyLastUsed'],
   // On refusal, Verify looks whether the new key still exists (a deleted key skips the wait).
   'verify-key': ['iam:ListAccessKeys'],
-  'deactivate-key': ['iam:ListAccessKeys', 'iam:UpdateAccessKey'],
+  // The old key is not deactivated while a consumer still uses it (its last use after distribution).
+  'deactivate-key': ['iam:ListAccessKeys', 'iam:GetAccessKeyLastUsed', 'iam:UpdateAccessKey'],
+  // The deletion gate's page warns when the old key was used after the new key was distributed.
+  'request-approval': ['iam:GetAccessKeyLastUsed'],
   'delete-key': ['iam:ListAccessKeys', 'iam:DeleteAccessKey'],
   'roll-back': ['iam:ListAccessKeys', 'iam:UpdateAccessKey', 'iam:DeleteAccessKey'],
 };

@@ -223,7 +223,16 @@ export function rotationDefinition(
     }),
   );
   const approveDeletion = orRollBack(gate('Approve Deletion', 'DELETION', '$.deletionApproval'));
-  const deactivate = orRollBack(step('Deactivate Old Key', 'deactivate-key', '$.deactivated'));
+  // A consumer still on the old key gets an hour to move (six checks ten minutes apart), then
+  // the catch rolls back: the old key is never retired while it is still used.
+  const deactivate = orRollBack(
+    step('Deactivate Old Key', 'deactivate-key', '$.deactivated').addRetry({
+      errors: ['OldKeyStillInUse'],
+      interval: Duration.minutes(10),
+      backoffRate: 1,
+      maxAttempts: 6,
+    }),
+  );
   const grace = new sfn.Wait(scope, 'Grace Period', { time: sfn.WaitTime.secondsPath('$.config.graceSeconds') });
   const remove = orRollBack(step('Delete Old Key', 'delete-key', '$.deleted'));
   const confirm = orRollBack(

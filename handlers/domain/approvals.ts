@@ -7,6 +7,7 @@ import { logger } from '../shared/logger';
 import { GATE_STATES, Signature, type KeySummary, type RotationState } from '../shared/schemas';
 import { approvalLink, loadLinkKey } from './approval-links';
 import { notify } from './notify';
+import { oldKeyUse, type OldKeyUse } from './old-key-use';
 
 export type Gate = keyof typeof GATE_STATES;
 
@@ -26,6 +27,11 @@ export interface ApprovalRecord {
   keys: KeySummary[];
   oldKeyId: string;
   newKeyId: string | null;
+  /**
+   * The deletion gate's look at the old key's last use since the new key was distributed,
+   * as of `checkedAt` (or why it could not be read): the page warns when a consumer has not moved.
+   */
+  oldKeyUse?: (OldKeyUse & { checkedAt: string }) | { error: string; checkedAt: string };
   requestedBy: string;
   requestedAt: string;
   expiresAt: string;
@@ -52,7 +58,7 @@ export interface Signer {
   name: string;
 }
 
-type GateState = RotationState & { created?: { newKeyId: string } };
+type GateState = RotationState & { created?: { newKeyId: string }; distributed?: { distributedAt: string } };
 
 function table(config: Pick<Settings, 'approvalsTable'>): string {
   if (!config.approvalsTable) throw new InvalidInputError('KEYROT_APPROVALS_TABLE is not configured');
@@ -68,13 +74,37 @@ export function consequence(record: Pick<ApprovalRecord, 'gate' | 'userName' | '
         `${record.oldKeyId}`;
 }
 
+/** The sentence that warns an approver that the old key was used after the new key was distributed. */
+export function oldKeyWarning(record: Pick<ApprovalRecord, 'oldKeyUse'>): string | undefined {
+  const use = record.oldKeyUse;
+  if (!use || 'error' in use || !use.usedAfterDistribution) return undefined;
+  return (
+    `the old key ${use.keyId} was used at ${use.lastUsedAt}, after the new key was distributed at ` +
+    `${use.distributedAt} (IAM, as of ${use.checkedAt}): a consumer has not moved to the new key. ` +
+    `keyrot will not deactivate a key still in use: it waits up to an hour, then rolls back`
+  );
+}
+
+/** The old key's last use for the deletion gate; an IAM failure is recorded, not raised (Deactivate checks again). */
+async function lookUpOldKeyUse(iam: Clients['iam'], state: GateState, now: Date): Promise<ApprovalRecord['oldKeyUse']> {
+  const checkedAt = now.toISOString();
+  if (!state.detection.oldKeyId || !state.distributed) return undefined;
+  try {
+    return { ...(await oldKeyUse({ iam }, state.detection.oldKeyId, state.distributed.distributedAt)), checkedAt };
+  } catch (error) {
+    logger.warn('could not read the old key last use', { oldKeyId: state.detection.oldKeyId });
+    return { error: error instanceof Error ? error.name : 'unknown error', checkedAt };
+  }
+}
+
 /**
  * Approval gates (steps 2 and 7): record the pending approval with its task token and tell
  * the approvers. The notification carries a link with the approval id and an HMAC over it,
- * never the token.
+ * never the token. At the deletion gate, with `iam` (the user's account), the old key's last
+ * use since the distribution is recorded for the page's warning.
  */
 export async function requestApproval(
-  { ddb, sns, secrets }: Pick<Clients, 'ddb' | 'sns' | 'secrets'>,
+  { ddb, sns, secrets, iam }: Pick<Clients, 'ddb' | 'sns' | 'secrets'> & { iam?: Clients['iam'] },
   config: Pick<Settings, 'approvalsTable' | 'topicArn' | 'approvalBaseUrl' | 'linkKeySecret'>,
   request: { taskToken: string; gate: Gate; expiresInSeconds: number; state: GateState },
   now: Date = new Date(),
@@ -82,6 +112,7 @@ export async function requestApproval(
   const { state, gate } = request;
   const oldKeyId = state.detection.oldKeyId ?? '';
   const newKeyId = state.created?.newKeyId ?? null;
+  const use = gate === 'DELETION' && iam ? await lookUpOldKeyUse(iam, state, now) : undefined;
   const record: ApprovalRecord = {
     approvalId: randomBytes(16).toString('hex'),
     taskToken: request.taskToken,
@@ -93,6 +124,7 @@ export async function requestApproval(
     keys: state.detection.keys,
     oldKeyId,
     newKeyId,
+    ...(use ? { oldKeyUse: use } : {}),
     requestedBy: state.requestedBy,
     requestedAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + request.expiresInSeconds * 1000).toISOString(),
@@ -107,11 +139,13 @@ export async function requestApproval(
   }
   await ddb.send(new PutCommand({ TableName: table(config), Item: record }));
   const link = approvalLink(config.approvalBaseUrl, record.approvalId, await loadLinkKey(secrets, config));
+  const warning = oldKeyWarning(record);
   await notify({ sns }, config.topicArn, {
     event: `APPROVAL_REQUESTED_${gate}`,
     userName: state.userName,
     subject: `keyrot: approval needed (${gate.toLowerCase()}) for ${state.userName}`,
     message: [
+      ...(warning ? [`WARNING: ${warning}.`] : []),
       `${state.requestedBy} asks for your decision. Approving will ${consequence(record)}.`,
       `Review and sign: ${link}`,
       `Expires: ${record.expiresAt}`,

@@ -1,10 +1,11 @@
 import { DeleteAccessKeyCommand, UpdateAccessKeyCommand } from '@aws-sdk/client-iam';
 import type { Clients } from '../shared/clients';
-import { KeyMissingError, SecretMismatchError } from '../shared/errors';
+import { KeyMissingError, OldKeyStillInUseError, SecretMismatchError } from '../shared/errors';
 import { logger } from '../shared/logger';
 import type { StateWithNewKey } from '../shared/schemas';
 import { checkApproval } from './approvals';
 import { isNoSuchEntity, listKeys } from './keys';
+import { oldKeyUse, stillInUse } from './old-key-use';
 import { readKey } from './secret';
 
 type DestructiveState = StateWithNewKey & { deletionApproval?: unknown };
@@ -28,18 +29,34 @@ async function guard({ secrets }: Pick<Clients, 'secrets'>, state: DestructiveSt
   }
 }
 
-/** Step 8a: deactivate the old key (idempotent). */
+/**
+ * Step 8a: deactivate the old key (idempotent), unless a consumer still uses it: a use after
+ * the distribution, recent enough (`stillInUse`), refuses with `OldKeyStillInUse`.
+ */
 export async function deactivateOldKey(
   { iam, secrets }: Pick<Clients, 'iam' | 'secrets'>,
-  state: DestructiveState,
-): Promise<{ keyId: string; status: 'Inactive'; at: string }> {
+  state: DestructiveState & { distributed: { distributedAt: string } },
+  now: Date = new Date(),
+): Promise<{ keyId: string; status: 'Inactive'; at: string; lastUsedAt: string | null }> {
   await guard({ secrets }, state);
   const keyId = state.detection.oldKeyId;
   const keys = await listKeys(iam, state.userName);
-  if (!keys.some((key) => key.AccessKeyId === keyId)) throw new KeyMissingError(`old key ${keyId} no longer exists`);
+  const oldKey = keys.find((key) => key.AccessKeyId === keyId);
+  if (!oldKey) throw new KeyMissingError(`old key ${keyId} no longer exists`);
+  let lastUsedAt: string | null = null;
+  // Already Inactive (a retry of this step, or a human): AWS refuses it, so nobody can be relying on it.
+  if (oldKey.Status === 'Active') {
+    const use = await oldKeyUse({ iam }, keyId, state.distributed.distributedAt);
+    const refusal = stillInUse(use, now);
+    if (refusal) {
+      logger.warn('old key still in use; not deactivating', { oldKeyId: keyId, lastUsedAt: use.lastUsedAt });
+      throw new OldKeyStillInUseError(refusal);
+    }
+    lastUsedAt = use.lastUsedAt;
+  }
   await iam.send(new UpdateAccessKeyCommand({ UserName: state.userName, AccessKeyId: keyId, Status: 'Inactive' }));
-  logger.info('old key deactivated', { oldKeyId: keyId });
-  return { keyId, status: 'Inactive', at: new Date().toISOString() };
+  logger.info('old key deactivated', { oldKeyId: keyId, lastUsedAt });
+  return { keyId, status: 'Inactive', at: new Date().toISOString(), lastUsedAt };
 }
 
 /** Step 8c: delete the old key after the grace period; already gone counts as done. */

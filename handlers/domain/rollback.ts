@@ -109,8 +109,12 @@ export async function rollback(
   }
 }
 
+/** Failures whose cause an auditor reads under a reason code rather than the error's class name. */
+const REASON_CODES: Record<string, string> = { OldKeyStillInUse: 'OLD_KEY_STILL_IN_USE' };
+
 function describeFailure(failure: z.infer<typeof Failure> | undefined): string {
   if (!failure) return 'rolled back';
   const cause = causeMessage(failure.Cause);
-  return cause ? `${failure.Error}: ${cause}` : failure.Error;
+  const error = REASON_CODES[failure.Error] ?? failure.Error;
+  return cause ? `${error}: ${cause}` : error;
 }

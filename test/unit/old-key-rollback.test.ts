@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { DeleteAccessKeyCommand, IAMClient, ListAccessKeysCommand, UpdateAccessKeyCommand } from '@aws-sdk/client-iam';
+import {
+  DeleteAccessKeyCommand,
+  GetAccessKeyLastUsedCommand,
+  IAMClient,
+  ListAccessKeysCommand,
+  UpdateAccessKeyCommand,
+} from '@aws-sdk/client-iam';
 import {
   DeleteSecretCommand,
   DescribeSecretCommand,
@@ -26,6 +32,8 @@ const clients = {
   sns: sns as unknown as SNSClient,
 };
 const started = new Date('2026-11-22T10:00:00Z');
+/** Distribute Key's result, which Deactivate judges the old key's last use against. */
+const DISTRIBUTED = { distributedAt: '2026-11-22T10:00:02.000Z' };
 const keyMeta = (id: string, status: 'Active' | 'Inactive', created: Date) => ({
   AccessKeyId: id,
   Status: status,
@@ -51,6 +59,9 @@ function approval(meaning: Signature['meaning'] = 'APPROVED'): Signature {
 beforeEach(() => {
   for (const mock of [iam, secrets, sns]) mock.reset();
   secrets.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves(secretValue(NEW_KEY));
+  iam
+    .on(GetAccessKeyLastUsedCommand)
+    .resolves({ AccessKeyLastUsed: { LastUsedDate: started, Region: 'us-east-1', ServiceName: 'sts' } });
   iam.on(ListAccessKeysCommand).resolves({
     AccessKeyMetadata: [
       keyMeta(OLD_KEY, 'Active', new Date('2026-01-01Z')),
@@ -61,10 +72,19 @@ beforeEach(() => {
 
 describe('deactivateOldKey and deleteOldKey', () => {
   it('refuses to deactivate without a recorded approval while the gate is on', async () => {
-    await assert.rejects(deactivateOldKey(clients, createdState()), { name: 'InvalidApproval' });
-    await assert.rejects(deactivateOldKey(clients, { ...createdState(), deletionApproval: approval('REJECTED') }), {
+    await assert.rejects(deactivateOldKey(clients, { ...createdState(), distributed: DISTRIBUTED }), {
       name: 'InvalidApproval',
     });
+    await assert.rejects(
+      deactivateOldKey(clients, {
+        ...createdState(),
+        distributed: DISTRIBUTED,
+        deletionApproval: approval('REJECTED'),
+      }),
+      {
+        name: 'InvalidApproval',
+      },
+    );
     assert.equal(iam.commandCalls(UpdateAccessKeyCommand).length, 0);
   });
 
@@ -73,22 +93,28 @@ describe('deactivateOldKey and deleteOldKey', () => {
     const moved = { ...fields, executionId: 'arn:other' };
     const copied = { ...moved, digest: signatureDigest(moved) };
 
-    await assert.rejects(deactivateOldKey(clients, { ...createdState(), deletionApproval: copied }), {
-      name: 'InvalidApproval',
-      message: /signed for another execution/,
-    });
+    await assert.rejects(
+      deactivateOldKey(clients, { ...createdState(), distributed: DISTRIBUTED, deletionApproval: copied }),
+      {
+        name: 'InvalidApproval',
+        message: /signed for another execution/,
+      },
+    );
   });
 
   it('refuses an approval whose fields were edited after signing', async () => {
     const edited = { ...approval(), reason: 'changed later' };
 
-    await assert.rejects(deactivateOldKey(clients, { ...createdState(), deletionApproval: edited }), {
-      message: /digest does not match/,
-    });
+    await assert.rejects(
+      deactivateOldKey(clients, { ...createdState(), distributed: DISTRIBUTED, deletionApproval: edited }),
+      {
+        message: /digest does not match/,
+      },
+    );
   });
 
   it('deactivates the old key with an approval and the new key current', async () => {
-    await deactivateOldKey(clients, { ...createdState(), deletionApproval: approval() });
+    await deactivateOldKey(clients, { ...createdState(), distributed: DISTRIBUTED, deletionApproval: approval() });
 
     assert.deepEqual(iam.commandCalls(UpdateAccessKeyCommand)[0]?.args[0].input, {
       UserName: 'alice',
@@ -100,9 +126,12 @@ describe('deactivateOldKey and deleteOldKey', () => {
   it('refuses to deactivate while AWSCURRENT still holds the old key', async () => {
     secrets.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves(secretValue(OLD_KEY));
 
-    await assert.rejects(deactivateOldKey(clients, { ...createdState(), deletionApproval: approval() }), {
-      name: 'SecretMismatch',
-    });
+    await assert.rejects(
+      deactivateOldKey(clients, { ...createdState(), distributed: DISTRIBUTED, deletionApproval: approval() }),
+      {
+        name: 'SecretMismatch',
+      },
+    );
   });
 
   it('does not delete an old key someone re-activated during the grace period', async () => {
