@@ -1,10 +1,11 @@
 import { approvalLink, loadLinkKey } from '../handlers/domain/approval-links';
-import { pendingApprovals } from '../handlers/domain/approvals';
+import { getApproval, pendingApprovals, type ApprovalRecord } from '../handlers/domain/approvals';
 import { clients, settings } from '../handlers/shared/clients';
-import { readServerInfo } from '../local/store';
+import { listStored, processGone, readServerInfo, type StoredExecution } from '../local/store';
+import { EXIT_CODES } from './outcome';
 
 /** Exit codes of `keyrot approve` / `keyrot reject`. */
-const EXIT = { SIGNED: 0, ERROR: 1, REFUSED: 4, WRONG_PASSWORD: 5 } as const;
+const EXIT = { SIGNED: 0, ERROR: 1, REFUSED: 4, WRONG_PASSWORD: 5, NOT_WAITING: EXIT_CODES.NOT_WAITING } as const;
 
 /** Read a password from the terminal without echoing it. */
 async function promptPassword(prompt: string): Promise<string> {
@@ -40,6 +41,53 @@ async function resolveLink(approval: string, baseUrl: string | undefined): Promi
   return approvalLink(base.replace(/\/+$/, ''), approval, await loadLinkKey(clients.secrets, settings()));
 }
 
+const causeCode = (error: unknown) => (error as { cause?: { code?: string } }).cause?.code ?? String(error);
+
+/** Whether fetch failed because nothing answers at the address (refused, reset, no such host). */
+function unreachable(error: unknown): boolean {
+  const code = (error as { cause?: { code?: string } } | undefined)?.cause?.code ?? '';
+  return error instanceof TypeError && /ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|UND_ERR_SOCKET/.test(code);
+}
+
+/** How an execution ended, as a clause: from the local record when this machine ran it. */
+function ending(execution: StoredExecution | undefined): string | undefined {
+  if (!execution) return undefined;
+  if (processGone(execution))
+    return `the process running execution ${execution.name} is gone (keyrot status ${execution.name} --local)`;
+  const result = execution.output as { outcome?: string } | undefined;
+  const outcome = result?.outcome ?? execution.error ?? execution.status;
+  const cause = execution.cause ? `: ${execution.cause.slice(0, 200)}` : '';
+  return `execution ${execution.name} ended ${outcome}${cause}`;
+}
+
+/**
+ * Why nothing answers at the approval link, when the reason is that the rotation stopped
+ * waiting: the local approval server lives only as long as the `keyrot rotate` that serves it.
+ * Undefined when the approval may still be waiting (a network problem to report as such).
+ */
+async function notWaiting(link: string): Promise<string | undefined> {
+  const url = new URL(link);
+  const approvalId = url.pathname.split('/').at(-1) ?? '';
+  const local = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  let record: ApprovalRecord | undefined;
+  try {
+    record = /^[0-9a-f]{32}$/.test(approvalId) ? await getApproval(clients, settings(), approvalId) : undefined;
+  } catch {
+    // The approvals table is unreachable too: say what is known from the link alone.
+  }
+  const execution = record && listStored().find((stored) => stored.executionArn === record.executionId);
+  if (!local && (!record || record.status === 'PENDING')) return undefined;
+  const what = record
+    ? `approval ${approvalId} (${record.state} for ${record.userName}, execution ${execution?.name ?? record.executionId})`
+    : `approval ${approvalId}`;
+  const how =
+    ending(execution) ??
+    (record && record.status !== 'PENDING'
+      ? `the approval is ${record.status}`
+      : `nothing answers at ${url.origin}: the keyrot rotate that served this link has ended`);
+  return `${what} is no longer waiting for a decision: ${how}`;
+}
+
 /**
  * `keyrot approve|reject`: sign through the same pages an approver's browser uses (deployed
  * function URL or local server), authenticating with user name and password at signing time.
@@ -49,7 +97,17 @@ export async function signFromTerminal(
   options: { as: string; reason: string; meaning: 'APPROVED' | 'REJECTED'; url?: string; json: boolean },
 ): Promise<number> {
   const link = await resolveLink(approval, options.url);
-  const page = await fetch(link, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
+  let page: Response;
+  try {
+    page = await fetch(link, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
+  } catch (error) {
+    if (!unreachable(error)) throw error;
+    const why = await notWaiting(link);
+    if (!why) throw new Error(`cannot reach the approval endpoint ${new URL(link).origin}: ${causeCode(error)}`);
+    if (options.json) process.stdout.write(`${JSON.stringify({ status: 'NOT_WAITING', message: why })}\n`);
+    process.stderr.write(`keyrot: ${why}\n`);
+    return EXIT.NOT_WAITING;
+  }
   const review = (await page.json()) as {
     status: number;
     message: string;

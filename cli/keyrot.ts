@@ -201,7 +201,11 @@ Examples:
   keyrot ${verb} 'https://…/approvals/3f…?sig=…' --as quality-approver --reason "CR-1042"
   keyrot ${verb} 3f2a…c9 --as quality-approver --reason "CR-1042"
 
-Exit codes: 0 signed, 4 refused (expired, already decided, not allowed), 5 wrong password or locked, 1 error`,
+After the rotation has ended (or its process is gone) a local link has nothing behind it: keyrot says the
+rotation is no longer waiting, names the approval and execution and how it ended, and exits 15.
+
+Exit codes: 0 signed, 4 refused (expired, already decided, not allowed), 5 wrong password or locked,
+15 no longer waiting (the rotation ended), 1 error`,
     )
     .action(async (approval: string, options) => {
       awsOptions(options);

@@ -22,6 +22,8 @@ export const EXIT_CODES = {
   PRECONDITION: 13,
   /** A setting or endpoint the rotation needs is missing or wrong (Detect's `Misconfigured`): nothing was created. */
   MISCONFIGURED: 14,
+  /** `keyrot approve|reject`: the rotation is no longer waiting for this decision (it ended, or its process is gone). */
+  NOT_WAITING: 15,
 } as const;
 
 /** Decisions of a precondition Detect checks before anything changes (SKIPPED, exit PRECONDITION). */

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { cliSession } from '../support/cli';
+import { LocalAws } from '../support/local-aws';
+
+// `keyrot approve|reject` once the rotation it would resume has ended, as a subprocess.
+let aws: LocalAws;
+const { keyrot, rotationAtDeletionGate } = cliSession(() => aws);
+const PASSWORD = { KEYROT_APPROVER_PASSWORD: 'Demo-Approver-1!' };
+
+before(async () => {
+  aws = await LocalAws.start();
+});
+after(async () => aws?.stop());
+
+describe('keyrot approve after the rotation ended', () => {
+  it('says the rotation is no longer waiting, names the approval, the execution and how it ended, and exits 15', async () => {
+    const { rotation, link } = await rotationAtDeletionGate('ended-gate');
+    const rejected = await keyrot(
+      'reject',
+      link,
+      '--as',
+      'quality-approver',
+      '--reason',
+      'consumer not ready',
+      PASSWORD,
+    );
+    const done = await rotation;
+    assert.equal(rejected.code, 0, rejected.stderr);
+    assert.equal(JSON.parse(done.stdout).outcome, 'ROLLED_BACK');
+    const approvalId = new URL(link).pathname.split('/').at(-1) ?? '';
+
+    const late = await keyrot('approve', link, '--as', 'quality-approver', '--reason', 'too late', PASSWORD);
+    const lateJson = await keyrot(
+      'reject',
+      link,
+      '--as',
+      'quality-approver',
+      '--reason',
+      'too late',
+      '--json',
+      PASSWORD,
+    );
+
+    assert.equal(late.code, 15, late.stderr);
+    assert.match(
+      late.stderr,
+      new RegExp(
+        `^keyrot: approval ${approvalId} \\(Approve Deletion for ended-gate, execution ended-gate-\\S+\\) is no longer ` +
+          'waiting for a decision: execution ended-gate-\\S+ ended ROLLED_BACK: ApprovalRejected: rejected by',
+      ),
+    );
+    assert.equal(late.stderr.trim().split('\n').length, 1, 'one line, no stack trace');
+    assert.doesNotMatch(late.stderr, /fetch failed|TypeError/);
+    assert.equal(lateJson.code, 15);
+    assert.equal(JSON.parse(lateJson.stdout).status, 'NOT_WAITING');
+  });
+
+  it('documents the exit code in --help', async () => {
+    for (const verb of ['approve', 'reject']) {
+      const help = await keyrot(verb, '--help');
+
+      assert.equal(help.code, 0);
+      assert.match(help.stdout, /15 no longer waiting \(the rotation ended\)/);
+    }
+  });
+});
