@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import type { ApprovalRecord } from '../../handlers/domain/approvals';
 import { summarize } from '../../handlers/domain/outcome';
-import type { LocalExecution } from '../../local/engine';
 import { LocalAws } from '../support/local-aws';
-import { runRotation } from '../support/rotation-runner';
+import { rotationAtGate, type Waiting } from '../support/approval-gate';
 import { pickWith, seeded } from '../support/random';
 
 let aws: LocalAws;
@@ -18,44 +16,8 @@ let modules: {
 };
 let tokens: InstanceType<typeof import('../../local/engine').LocalTaskTokens>;
 
-/** A rotation waiting at its deletion gate, and the way to reach its approval. */
-interface Waiting {
-  run: Promise<LocalExecution>;
-  settled: () => boolean;
-  record: () => Promise<ApprovalRecord>;
-  link: string;
-  csrf: string;
-}
-
-async function waitingRotation(
-  userName: string,
-  input: Record<string, unknown> = {},
-  context?: Record<string, string>,
-): Promise<Waiting> {
-  await aws.seedUser(userName);
-  let done = false;
-  const run = runRotation(
-    { userName, force: true, requestedBy: 'ops', config: { validationMode: 'none' }, ...input },
-    { decision: 'none', tokens, ...(context ? { context } : {}) },
-  ).finally(() => (done = true));
-  const { clients, settings } = modules.clients;
-  const deadline = Date.now() + 30_000;
-  let pending: ApprovalRecord | undefined;
-  while (!pending) {
-    pending = (await modules.approvals.pendingApprovals(clients, settings())).find((a) => a.userName === userName);
-    if (Date.now() > deadline) throw new Error(`no approval appeared for ${userName}`);
-    if (!pending) await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  const key = await modules.links.loadLinkKey(clients.secrets, settings());
-  const approvalId = pending.approvalId;
-  return {
-    run,
-    settled: () => done,
-    record: async () => (await modules.approvals.getApproval(clients, settings(), approvalId)) as ApprovalRecord,
-    link: `${server.url}/approvals/${approvalId}?sig=${modules.links.linkSignature(key, approvalId)}`,
-    csrf: modules.links.csrfToken(key, approvalId),
-  };
-}
+const waitingRotation = (userName: string, input?: Record<string, unknown>, context?: Record<string, string>) =>
+  rotationAtGate({ aws, tokens, serverUrl: server.url }, userName, input, context);
 
 function post(url: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
   return fetch(url, {

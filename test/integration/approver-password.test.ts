@@ -5,10 +5,8 @@ import {
   AdminGetUserCommand,
   CognitoIdentityProviderClient,
 } from '@aws-sdk/client-cognito-identity-provider';
-import type { ApprovalRecord } from '../../handlers/domain/approvals';
-import type { LocalExecution } from '../../local/engine';
+import { rotationAtGate } from '../support/approval-gate';
 import { LocalAws } from '../support/local-aws';
-import { runRotation } from '../support/rotation-runner';
 
 let aws: LocalAws;
 let server: { url: string; stop: () => Promise<void> };
@@ -90,31 +88,6 @@ const passwordForm = (csrf: string, overrides: Record<string, string> = {}) => (
   newPasswordAgain: CHOSEN,
   ...overrides,
 });
-
-/** A rotation waiting at its deletion gate, with its signed link and the approval's CSRF token. */
-async function waitingRotation(userName: string) {
-  await aws.seedUser(userName);
-  const run: Promise<LocalExecution> = runRotation(
-    { userName, force: true, requestedBy: 'ops', config: { validationMode: 'none' } },
-    { decision: 'none', tokens },
-  );
-  const { clients, settings } = modules.clients;
-  const deadline = Date.now() + 30_000;
-  let pending: ApprovalRecord | undefined;
-  while (!pending) {
-    pending = (await modules.approvals.pendingApprovals(clients, settings())).find((a) => a.userName === userName);
-    if (Date.now() > deadline) throw new Error(`no approval appeared for ${userName}`);
-    if (!pending) await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  const key = await modules.links.loadLinkKey(clients.secrets, settings());
-  const approvalId = pending.approvalId;
-  return {
-    run,
-    approvalId,
-    link: `${server.url}/approvals/${approvalId}?sig=${modules.links.linkSignature(key, approvalId)}`,
-    csrf: modules.links.csrfToken(key, approvalId),
-  };
-}
 
 describe('the first sign-in page (/password)', () => {
   before(async () => {
@@ -283,7 +256,7 @@ describe('the first sign-in page (/password)', () => {
       }),
     );
     const again = await postPassword(passwordForm(csrf));
-    const waiting = await waitingRotation('first-signer-user');
+    const waiting = await rotationAtGate({ aws, tokens, serverUrl: server.url }, 'first-signer-user');
     const signed = await fetch(waiting.link, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
