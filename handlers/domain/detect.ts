@@ -227,6 +227,21 @@ async function checkSecret(
   };
 }
 
+/** Error names that mean a configured resource is missing, or that this role may not read it. */
+const MISSING_OR_FORBIDDEN = new Set([
+  'NotFound',
+  'NotFoundException',
+  'ResourceNotFoundException',
+  'InvalidParameter',
+  'InvalidParameterException',
+  'ValidationException',
+  'AuthorizationError',
+  'AccessDenied',
+  'AccessDeniedException',
+  'UnrecognizedClientException',
+  'InvalidClientTokenId',
+]);
+
 /**
  * Read-only calls to every resource the rotation will need (topic; approvals table and link
  * key when a gate is on), so a missing one stops it here rather than after a key exists.
@@ -242,7 +257,9 @@ async function checkSettings(
       await call();
     } catch (error) {
       const name = (error as Error).name;
-      if (name === 'ServiceUnavailable' || (error as { $fault?: string }).$fault === 'server') throw error;
+      // Only "it is not there, or not ours to read" is a misconfiguration; throttling, a dying
+      // Lambda or an unreachable endpoint leave as they are, for the state machine to retry.
+      if (!MISSING_OR_FORBIDDEN.has(name)) throw asMisconfigured(error);
       throw new MisconfiguredError(`${what} cannot be read (${name}): ${short(error)}; nothing was changed`);
     }
     checks.push({ check, ok: true, detail: `${what} answers` });
