@@ -9,7 +9,7 @@ import { doctor } from './doctor';
 import { apiSource, CommandError, localSource } from './executions';
 import { abort, list, status } from './operate';
 import { EXIT_CODES } from './outcome';
-import { terminalOutput } from './output';
+import { printable, terminalOutput } from './output';
 import { report } from './report';
 import { resume } from './resume';
 import { scan } from './scan';
@@ -646,7 +646,7 @@ try {
 /** One line, no stack trace (unless KEYROT_DEBUG), and the exit code the error carries. */
 function printFailure(failure: Error): void {
   const named = failure instanceof CommandError || failure.name === 'Error';
-  process.stderr.write(`keyrot: ${named ? '' : `${failure.name}: `}${failure.message}\n`);
+  process.stderr.write(`keyrot: ${printable(`${named ? '' : `${failure.name}: `}${failure.message}`)}\n`);
   if (process.env.KEYROT_DEBUG) process.stderr.write(`${failure.stack}\n`);
   process.exitCode = failure instanceof CommandError ? failure.exitCode : EXIT_CODES.ERROR;
 }

@@ -80,3 +80,16 @@ export function terminalOutput(json: boolean, stream: NodeJS.WriteStream = proce
     },
   };
 }
+
+/**
+ * Text safe to write to a terminal: control characters (C0, DEL, C1), bidi controls and
+ * invisible format characters shown escaped (`\u{1b}`), so an argument or a name read from
+ * AWS cannot move the cursor, retitle the window or reorder what the operator reads.
+ */
+export function printable(text: string): string {
+  return text.replace(
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g,
+    (char) => `\\u{${(char.codePointAt(0) ?? 0).toString(16)}}`,
+  );
+}
