@@ -89,8 +89,9 @@ export async function confirmOldKeyRefused(
   if (stored?.accessKeyId !== oldKeyId) {
     return { keyId: oldKeyId, refusedWith: null, note: 'the secret never held the old key; refusal not provable' };
   }
+  let arn: string | undefined;
   try {
-    await stsFor(stored).send(new GetCallerIdentityCommand({}));
+    arn = (await stsFor(stored).send(new GetCallerIdentityCommand({}))).Arn;
   } catch (error) {
     if (error instanceof Error && REFUSALS.has(error.name)) {
       logger.info('old key is refused', { oldKeyId, error: error.name });
@@ -98,5 +99,7 @@ export async function confirmOldKeyRefused(
     }
     throw error;
   }
-  throw new OldKeyStillAcceptedError(`deleted key ${oldKeyId} still authenticates`);
+  // A deleted key accepted as someone else means the endpoint checks no signatures at all.
+  const who = arn && arn !== state.userArn ? ` as ${arn}: the endpoint does not check signatures` : '';
+  throw new OldKeyStillAcceptedError(`deleted key ${oldKeyId} still authenticates${who}`);
 }

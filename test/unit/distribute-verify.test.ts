@@ -149,6 +149,17 @@ describe('confirmOldKeyRefused', () => {
     await assert.rejects(confirmOldKeyRefused(clients, createdState()), { name: 'OldKeyStillAccepted' });
   });
 
+  it('says the endpoint checks no signatures when the deleted key is accepted as someone else', async () => {
+    secrets.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { 'version-old': ['AWSPREVIOUS'] } });
+    secrets.on(GetSecretValueCommand).resolves(secretValue(OLD_KEY));
+    sts.on(GetCallerIdentityCommand).resolves({ Arn: 'arn:aws:sts::123456789012:user/moto' });
+
+    await assert.rejects(confirmOldKeyRefused(clients, createdState()), {
+      name: 'OldKeyStillAccepted',
+      message: /still authenticates as arn:aws:sts::123456789012:user\/moto: the endpoint does not check signatures/,
+    });
+  });
+
   it('says so when the secret never held the old key', async () => {
     secrets.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { 'version-new': ['AWSCURRENT'] } });
 
