@@ -20,6 +20,31 @@ export class SignInIncompleteError extends Error {
 const REFUSED = new Set(['NotAuthorizedException', 'UserNotFoundException', 'PasswordResetRequiredException']);
 
 /**
+ * USER_PASSWORD_AUTH through the approvers' app client; `refusal` turns the Cognito errors that
+ * mean "not this user and password" into keyrot's own, every other error leaves as it is.
+ */
+async function signIn(
+  cognito: Clients['cognito'],
+  config: Pick<Settings, 'approverClientId'>,
+  username: string,
+  password: string,
+  refusal: (error: Error) => Error | undefined,
+) {
+  if (!config.approverClientId) throw new InvalidInputError('KEYROT_APPROVER_CLIENT_ID is not configured');
+  try {
+    return await cognito.send(
+      new InitiateAuthCommand({
+        AuthFlow: 'USER_PASSWORD_AUTH',
+        ClientId: config.approverClientId,
+        AuthParameters: { USERNAME: username, PASSWORD: password },
+      }),
+    );
+  } catch (error) {
+    throw (error instanceof Error && refusal(error)) || error;
+  }
+}
+
+/**
  * Authenticate an approver at the moment of signing (21 CFR 11.200: ID and password) against
  * the Cognito user pool, and return the printed name the pool holds, never one from the form.
  */
@@ -28,20 +53,9 @@ export async function authenticateApprover(
   config: Pick<Settings, 'approverClientId'>,
   credentials: { username: string; password: string },
 ): Promise<Signer> {
-  if (!config.approverClientId) throw new InvalidInputError('KEYROT_APPROVER_CLIENT_ID is not configured');
-  let auth;
-  try {
-    auth = await cognito.send(
-      new InitiateAuthCommand({
-        AuthFlow: 'USER_PASSWORD_AUTH',
-        ClientId: config.approverClientId,
-        AuthParameters: { USERNAME: credentials.username, PASSWORD: credentials.password },
-      }),
-    );
-  } catch (error) {
-    if (error instanceof Error && REFUSED.has(error.name)) throw new WrongPasswordError('wrong user name or password');
-    throw error;
-  }
+  const auth = await signIn(cognito, config, credentials.username, credentials.password, (error) =>
+    REFUSED.has(error.name) ? new WrongPasswordError('wrong user name or password') : undefined,
+  );
   const accessToken = auth.AuthenticationResult?.AccessToken;
   if (!accessToken) throw new SignInIncompleteError(`sign-in is not complete (${auth.ChallengeName ?? 'no token'})`);
   const user = await cognito.send(new GetUserCommand({ AccessToken: accessToken }));
@@ -94,21 +108,11 @@ export async function setFirstPassword(
   config: Pick<Settings, 'approverClientId'>,
   credentials: { username: string; temporaryPassword: string; newPassword: string },
 ): Promise<void> {
-  if (!config.approverClientId) throw new InvalidInputError('KEYROT_APPROVER_CLIENT_ID is not configured');
   const notNow = (error: unknown) =>
     error instanceof Error && NOT_NOW.has(error.name) ? new FirstPasswordRefusedError(error.name) : error;
-  let auth;
-  try {
-    auth = await cognito.send(
-      new InitiateAuthCommand({
-        AuthFlow: 'USER_PASSWORD_AUTH',
-        ClientId: config.approverClientId,
-        AuthParameters: { USERNAME: credentials.username, PASSWORD: credentials.temporaryPassword },
-      }),
-    );
-  } catch (error) {
-    throw notNow(error);
-  }
+  const auth = await signIn(cognito, config, credentials.username, credentials.temporaryPassword, (error) =>
+    NOT_NOW.has(error.name) ? new FirstPasswordRefusedError(error.name) : undefined,
+  );
   if (auth.ChallengeName !== 'NEW_PASSWORD_REQUIRED' || !auth.Session) {
     throw new FirstPasswordRefusedError(
       auth.AuthenticationResult ? 'already has its own password' : `${auth.ChallengeName ?? 'no challenge'}`,
