@@ -7,7 +7,7 @@ import { LOCAL_ARCHIVE_BUCKET } from '../../local/seed';
 import { cliSession } from '../support/cli';
 import { LocalAws } from '../support/local-aws';
 
-// A real SIGKILL of `keyrot rotate --local` at three steps, then the documented recovery
+// A real SIGKILL of `keyrot rotate --local` at five steps, then the documented recovery
 // (abort rolls back, resume continues), each checked from outside with independent calls.
 let aws: LocalAws;
 const { home, live, waitFor, keyrot } = cliSession(() => aws);
@@ -166,6 +166,61 @@ describe('a killed local rotation leaves a rotatable user', () => {
       `kill in the grace period -> rotatable user (keyrot abort) in ${recoveredMs} ms (the recovery command itself: ${recoveryMs} ms; the rest is status, list, audit)`,
     );
     await assertRotatable('kill-grace', old.accessKeyId);
+  });
+
+  it('rolls back with abort when killed as Distribute Key starts, leaving AWSCURRENT on the old key', async (t) => {
+    const old = await aws.seedUser('kill-distribute');
+    const { name, killedAt } = await killWhen(
+      'kill-distribute',
+      ['--validation', 'last-used', '--poll', '60'],
+      (record) => JSON.stringify(record.events).includes('"name":"Distribute Key"'),
+    );
+    const atKill = await aws.keys('kill-distribute');
+    const seen = await beforeRecovery('kill-distribute', name);
+
+    const recoveryStarted = Date.now();
+    const aborted = await keyrot('abort', name, '--local', '--reason', 'killed in test');
+    const recoveryMs = Date.now() - recoveryStarted;
+    const recoveredMs = Date.now() - killedAt;
+
+    assert.equal(atKill.length, 2, 'the kill came after CreateAccessKey');
+    assertProcessGone(seen, name);
+    assert.equal(aborted.code, 0, aborted.stderr);
+    assert.match(aborted.stdout, /ROLLED_BACK/);
+    assert.match(
+      (await archived(name))['run-0.json']?.incomplete ?? '',
+      /died during (Distribute Key|Check New Key Used|Wait Before Checking Again)/,
+    );
+    t.diagnostic(
+      `kill at Distribute Key -> rotatable user (keyrot abort) in ${recoveredMs} ms (the recovery command itself: ${recoveryMs} ms; the rest is status, list, audit)`,
+    );
+    await assertRotatable('kill-distribute', old.accessKeyId);
+  });
+
+  it('rolls back with abort when killed in the validation wait, restoring the old key in AWSCURRENT', async (t) => {
+    const old = await aws.seedUser('kill-validation');
+    const { name, killedAt } = await killWhen(
+      'kill-validation',
+      ['--validation', 'last-used', '--poll', '60'],
+      (record) => JSON.stringify(record.events).includes('"name":"Wait Before Checking Again"'),
+    );
+    const atKill = await aws.secretKey('kill-validation');
+    const seen = await beforeRecovery('kill-validation', name);
+
+    const recoveryStarted = Date.now();
+    const aborted = await keyrot('abort', name, '--local', '--reason', 'killed in test');
+    const recoveryMs = Date.now() - recoveryStarted;
+    const recoveredMs = Date.now() - killedAt;
+
+    assert.notEqual(atKill?.accessKeyId, old.accessKeyId, 'the kill came after Distribute Key moved AWSCURRENT');
+    assertProcessGone(seen, name);
+    assert.equal(aborted.code, 0, aborted.stderr);
+    assert.match(aborted.stdout, new RegExp(`ROLLED_BACK.*deleted new key ${atKill?.accessKeyId}`));
+    assert.match((await archived(name))['run-0.json']?.incomplete ?? '', /died during Wait Before Checking Again/);
+    t.diagnostic(
+      `kill in the validation wait -> rotatable user (keyrot abort) in ${recoveredMs} ms (the recovery command itself: ${recoveryMs} ms; the rest is status, list, audit)`,
+    );
+    await assertRotatable('kill-validation', old.accessKeyId);
   });
 
   it('resumes from the deletion gate as a redrive and ends ROTATED with one key', async (t) => {
