@@ -344,9 +344,10 @@ withSource(
 Once the new key exists, a local abort stops the run (or closes the record of one whose
 process died) and runs the rollback, the Roll Back state's own function on the state rebuilt
 from the history: the old key stays, the new one is deleted, AWSCURRENT names the old key.
-A deployed one is refused with the commands that do it (reject at a gate, or --force and the
-stack's roll-back function). Past Delete Old Key it is refused: resume instead. The closed
-record is archived (a run whose process died marked incomplete).
+A deployed one is stopped, a Lambda step still in flight is waited for (StopExecution does
+not stop it), then the function its Roll Back state names is invoked on the state the history
+holds (needs lambda:InvokeFunction on it). Past Delete Old Key it is refused: resume instead.
+The closed record is archived (a run whose process died marked incomplete).
 
 Examples:
   keyrot abort build-bot-20261123 --reason "CR-1042 withdrawn"

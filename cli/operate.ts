@@ -1,3 +1,4 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { replay } from '../audit/replay';
 import { duration, headline, table, utc } from '../audit/render';
 import { isGateState } from '../handlers/shared/schemas';
@@ -115,14 +116,15 @@ function rollbackFunction(record: ExecutionRecord): string | undefined {
 /**
  * `keyrot abort`: stop a running execution, recording who and why. Past Create Access Key a
  * local abort runs the rollback (the Roll Back state's own function, on the state rebuilt from
- * the history) so one key remains; a deployed one is refused with the exact commands that do
- * it, since the stack's roll-back function is reached through Lambda. `--force` skips the
- * rollback and says what it leaves behind.
+ * the history) so one key remains; a deployed one is stopped and the stack's roll-back function
+ * (the one its Roll Back state invokes) runs on the state its history holds. `--force` skips
+ * the rollback and says what it leaves behind.
  */
 export async function abort(
   source: ExecutionSource,
   id: string,
   options: { reason: string; by: string; force: boolean; json: boolean },
+  deps: AbortDeps = { lambda: new LambdaClient({}), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
 ): Promise<number> {
   const reason = options.reason.trim();
   if (!reason) throw new CommandError('--reason must say why the execution is aborted', EXIT_CODES.INVALID);
@@ -143,17 +145,15 @@ export async function abort(
       EXIT_CODES.INVALID,
     );
   }
-  if (stage === 'created' && source.kind === 'api' && !options.force) {
-    const payload = JSON.stringify(rollbackStateOf(record, { Error: details.error, Cause: details.cause }));
+  const fn = source.kind === 'api' && stage === 'created' && !options.force ? rollbackFunction(record) : undefined;
+  if (source.kind === 'api' && stage === 'created' && !options.force && !fn) {
     throw new CommandError(
-      `${replayed.name} has created ${newKey}; stopping it alone would leave two keys. ${rejectInstead}` +
-        `Or stop it and run the stack's roll-back function on its state: ` +
-        `keyrot abort ${replayed.name} --force --reason ${JSON.stringify(reason)} && ` +
-        `aws lambda invoke --function-name ${rollbackFunction(record) ?? '<the stack roll-back function>'} ` +
-        `--cli-binary-format raw-in-base64-out --payload '${payload}' /dev/stdout`,
+      `${replayed.name}'s definition names no Roll Back function to run, so stopping it would leave two keys. ` +
+        `${rejectInstead}Pass --force to stop it anyway.`,
       EXIT_CODES.INVALID,
     );
   }
+  if (fn) return abortDeployed(source, record, { ...details, function: fn, by: options.by }, deps, options.json);
 
   const wasGone = record.status === PROCESS_GONE;
   const release = wasGone ? takeOver(record.name) : () => {};
@@ -191,5 +191,93 @@ export async function abort(
     return code;
   } finally {
     release();
+  }
+}
+
+/** What a deployed abort reaches besides Step Functions: the stack's roll-back function, and time. */
+export interface AbortDeps {
+  lambda: Pick<LambdaClient, 'send'>;
+  sleep: (ms: number) => Promise<void>;
+}
+
+/** Lambda's own ceiling: a function in flight has ended by then, whatever its timeout. */
+const LAMBDA_MAX_SECONDS = 900;
+
+/**
+ * A Lambda task still running when the execution stopped, and when it has ended for certain:
+ * StopExecution does not stop a function already invoked, so one may still change keys or the
+ * secret after the stop. Undefined when no function was in flight.
+ */
+export function inFlightFunction(record: Pick<ExecutionRecord, 'events'>): { state: string; until: Date } | undefined {
+  const scheduledAt = record.events.findLastIndex(
+    (e) => e.type === 'TaskScheduled' || e.type === 'LambdaFunctionScheduled',
+  );
+  const scheduled = record.events[scheduledAt];
+  if (!scheduled) return undefined;
+  const details = (scheduled.taskScheduledEventDetails ?? scheduled.lambdaFunctionScheduledEventDetails) as
+    { resource?: string; timeoutInSeconds?: number } | undefined;
+  // A callback task's function has returned once the task is submitted; the wait is not a function.
+  const ended = new Set([
+    ...['TaskSucceeded', 'TaskFailed', 'TaskTimedOut', 'TaskStartFailed', 'TaskSubmitFailed', 'TaskStateExited'],
+    ...['LambdaFunctionSucceeded', 'LambdaFunctionFailed', 'LambdaFunctionTimedOut', 'LambdaFunctionStartFailed'],
+    ...(details?.resource?.endsWith('.waitForTaskToken') ? ['TaskSubmitted'] : []),
+  ]);
+  if (record.events.slice(scheduledAt + 1).some((e) => ended.has(e.type))) return undefined;
+  const seconds = Math.min(details?.timeoutInSeconds ?? LAMBDA_MAX_SECONDS, LAMBDA_MAX_SECONDS);
+  return {
+    state: lastState(record) ?? 'a task',
+    until: new Date(Date.parse(scheduled.timestamp) + seconds * 1000),
+  };
+}
+
+/**
+ * Abort a deployed execution past Create Access Key: stop it, let a function still in flight
+ * end, then invoke the stack's roll-back function (the one its Roll Back state invokes) on the
+ * state the history holds. The rollback works from what exists in IAM and Secrets Manager, so
+ * it also undoes what a function in flight did after the stop.
+ */
+async function abortDeployed(
+  source: ExecutionSource,
+  record: ExecutionRecord,
+  details: { error: string; cause: string; function: string; by: string },
+  deps: AbortDeps,
+  json: boolean,
+): Promise<number> {
+  const cause = `${details.cause}; keyrot abort runs the roll-back function ${details.function}`;
+  // Refused before the stop when the history cannot give the rollback its state.
+  rollbackStateOf(record, { Error: details.error, Cause: cause });
+  const stopped = await source.abort(record.executionArn, { error: details.error, cause });
+  const after = await source.read(record.executionArn);
+  const inFlight = inFlightFunction(after);
+  if (inFlight && inFlight.until.getTime() > Date.now()) {
+    const seconds = Math.ceil((inFlight.until.getTime() - Date.now()) / 1000);
+    process.stderr.write(
+      `waiting ${seconds} s for ${inFlight.state}'s function, which StopExecution does not stop, to end...\n`,
+    );
+    await deps.sleep(inFlight.until.getTime() - Date.now());
+  }
+  const state = rollbackStateOf(after, { Error: details.error, Cause: cause });
+  const invoked = await deps.lambda.send(
+    new InvokeCommand({ FunctionName: details.function, Payload: new TextEncoder().encode(JSON.stringify(state)) }),
+  );
+  const payload = new TextDecoder().decode(invoked.Payload ?? new Uint8Array());
+  const rolledBack: RollbackResult = invoked.FunctionError
+    ? { outcome: 'ROLLBACK_FAILED', cause: `${details.function} failed: ${errorMessageOf(payload)}`, actions: [] }
+    : (JSON.parse(payload) as RollbackResult);
+  if (json) print(JSON.stringify({ ...stopped, rollback: rolledBack }));
+  else {
+    print(`${stopped.status}  ${stopped.name}: ${stopped.reason || cause}`);
+    print(`${rolledBack.outcome}  ${rolledBack.actions.join('; ') || rolledBack.cause}`);
+  }
+  return rolledBack.outcome === 'ROLLED_BACK' ? 0 : EXIT_CODES.ROLLBACK_FAILED;
+}
+
+/** A Lambda function error's message, from its error payload. */
+function errorMessageOf(payload: string): string {
+  try {
+    const parsed = JSON.parse(payload) as { errorType?: string; errorMessage?: string };
+    return [parsed.errorType, parsed.errorMessage].filter(Boolean).join(': ') || payload;
+  } catch {
+    return payload;
   }
 }
