@@ -147,9 +147,10 @@ export async function signFromTerminal(
   return result.status === 401 || result.status === 423 ? EXIT.WRONG_PASSWORD : EXIT.REFUSED;
 }
 
-/** `keyrot approvals`: the approvals waiting for a decision. */
+/** `keyrot approvals`: the approvals that can still be decided (pending, not expired). */
 export async function listApprovals(options: { json: boolean }): Promise<number> {
-  const pending = await pendingApprovals(clients, settings());
+  const now = new Date().toISOString();
+  const pending = (await pendingApprovals(clients, settings())).filter((approval) => approval.expiresAt > now);
   const rows = pending.map(({ taskToken: _token, failedAttempts: _failed, ...visible }) => visible);
   if (options.json) {
     process.stdout.write(`${JSON.stringify(rows)}\n`);

@@ -1,5 +1,6 @@
 import { archiveExecution, archiveSettings } from '../handlers/domain/archive';
-import type { ExecutionRecord, HistoryEvent } from '../handlers/domain/execution-record';
+import { closeApprovalsOf } from '../handlers/domain/approvals';
+import { endingOf, type ExecutionRecord, type HistoryEvent } from '../handlers/domain/execution-record';
 import { rollback, RollbackState, type RollbackResult } from '../handlers/domain/rollback';
 import { clients, clientsFor, settings } from '../handlers/shared/clients';
 import { asHandler } from '../local/ledger';
@@ -135,13 +136,19 @@ export function closeDeadRun(
 }
 
 /**
- * Write a closed local run to the evidence archive (when one is configured), as the archiver
- * does for deployed executions. Returns the s3:// address, or undefined without an archive.
+ * What follows a local run's end, as the archiver does it for deployed executions: close the
+ * approvals it left waiting, and write its record to the evidence archive (when one is
+ * configured). Returns where the record went, or undefined without an archive.
  */
-export async function archiveLocal(record: StoredExecution): Promise<string | undefined> {
+export async function archiveLocal(
+  record: StoredExecution | ExecutionRecord,
+): Promise<{ address: string; seq: number } | undefined> {
   const archive = archiveSettings();
-  if (!archive) return undefined;
-  const { pid: _pid, output: _output, error: _error, cause: _cause, ...kept } = record;
-  const written = await asHandler('archive-execution', () => archiveExecution(clients, archive, kept));
-  return `s3://${archive.bucket}/${written.recordKey}`;
+  const { pid: _pid, output: _output, error: _error, cause: _cause, ...kept } = record as StoredExecution;
+  return asHandler('archive-execution', async () => {
+    await closeApprovalsOf(clients, settings(), endingOf(record));
+    if (!archive) return undefined;
+    const written = await archiveExecution(clients, archive, kept);
+    return { address: `s3://${archive.bucket}/${written.recordKey}`, seq: written.entry.seq };
+  });
 }

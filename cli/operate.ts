@@ -178,7 +178,7 @@ export async function abort(
         if (rolledBack.outcome !== 'ROLLED_BACK') code = EXIT_CODES.ROLLBACK_FAILED;
       }
       const archived = await archiveLocal(closed);
-      if (archived) lines.push(`archived ${archived}${closed.incomplete ? ' (marked incomplete)' : ''}`);
+      if (archived) lines.push(`archived ${archived.address}${closed.incomplete ? ' (marked incomplete)' : ''}`);
     }
     if (stage === 'created' && options.force) {
       lines.push(

@@ -58,7 +58,7 @@ export async function resume(id: string, options: ResumeOptions, out: Output): P
       `keyrot: ${name} stopped when process ${current.pid ?? '?'} died during ${lastState(current) ?? 'the start'}; ` +
         `resuming from ${point.startAt} (redrive ${closed.redriveCount + 1})`,
     );
-    if (archived) out.progress(`         the run so far is archived, marked incomplete: ${archived}`);
+    if (archived) out.progress(`         the run so far is archived, marked incomplete: ${archived.address}`);
     return await rotateLocally(
       input.data,
       {

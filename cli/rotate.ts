@@ -6,8 +6,6 @@ import {
 } from '@aws-sdk/client-sfn';
 import { approvalLink, loadLinkKey } from '../handlers/domain/approval-links';
 import { decideAllPending, pendingApprovals } from '../handlers/domain/approvals';
-import { archiveExecution, archiveSettings } from '../handlers/domain/archive';
-import { asHandler } from '../local/ledger';
 import { normalizeEvent, type HistoryEvent } from '../handlers/domain/execution-record';
 import { summarize } from '../handlers/domain/outcome';
 import { clients, settings } from '../handlers/shared/clients';
@@ -25,6 +23,7 @@ import {
 } from '../local/store';
 import { executionName } from '../handlers/domain/start-rotation';
 import { apiSource, localSource, type ExecutionSource } from './executions';
+import { archiveLocal } from './local-runs';
 import { exitCodeFor, EXIT_CODES } from './outcome';
 import type { Output } from './output';
 import { checkBeforeStart } from './plan';
@@ -218,18 +217,15 @@ export async function rotateLocally(
   const files = saveExecution(execution);
   const summary = summarize(execution.events);
   let archived: string | undefined;
-  const archive = archiveSettings();
   // `keyrot abort` of a run past Create Access Key rolls back, then archives the record itself.
   const abortRollsBack = (abort.signal.reason as { rollback?: boolean } | undefined)?.rollback === true;
   if (abortRollsBack) out.progress(`         aborted: keyrot abort rolls back ${name} and archives it`);
-  else if (archive) {
+  else {
     try {
       // Deployed, the archiver Lambda does this when the execution ends: its calls are its own.
-      const written = await asHandler('archive-execution', () =>
-        archiveExecution(clients, archive, recordOf(execution)),
-      );
-      archived = `s3://${archive.bucket}/${written.recordKey}`;
-      out.progress(`         archived under Object Lock: ${archived} (chain entry ${written.entry.seq})`);
+      const written = await archiveLocal(recordOf(execution));
+      archived = written?.address;
+      if (written) out.progress(`         archived under Object Lock: ${written.address} (chain entry ${written.seq})`);
     } catch (error) {
       out.error(`could not archive ${name}: ${(error as Error).message}; the history is kept in ${files.history}`);
     }

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { archiveExecution, archiveSettings } from './domain/archive';
-import { readExecution } from './domain/execution-record';
-import { clients } from './shared/clients';
+import { closeApprovalsOf } from './domain/approvals';
+import { endingOf, readExecution } from './domain/execution-record';
+import { clients, settings } from './shared/clients';
 import { InvalidInputError } from './shared/errors';
 import { lambdaHandler } from './shared/lambda';
 
@@ -14,11 +15,13 @@ const StatusChange = z.object({
   }),
 });
 
-/** When an execution ends: read its whole history from the API and archive it under Object Lock. */
+/** When an execution ends: archive its whole history under Object Lock, and close what it left waiting. */
 export const handler = lambdaHandler(StatusChange, async (event) => {
   const config = archiveSettings();
   if (!config) throw new InvalidInputError('KEYROT_ARCHIVE_BUCKET is not set');
   const record = await readExecution(clients.sfn, event.detail.executionArn);
   const archived = await archiveExecution(clients, config, record);
+  // What the execution left waiting can never resume it: its approval pages say so from now on.
+  await closeApprovalsOf(clients, settings(), { ...endingOf(record), status: event.detail.status });
   return { recordKey: archived.recordKey, chainKey: archived.chainKey, seq: archived.entry.seq };
 });

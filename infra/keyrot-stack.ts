@@ -119,6 +119,8 @@ const TABLE_ACTIONS = {
   'approval-api': ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
   // Wait For Consumer writes its confirmation (id derived from the execution: a retry overwrites it).
   'await-consumer': ['dynamodb:PutItem'],
+  // The archiver closes what an ended execution left pending (found by a scan, closed conditionally).
+  'archive-execution': ['dynamodb:Scan', 'dynamodb:UpdateItem'],
 } as const;
 
 /** Every Lambda in the stack: the workflow's handlers, the approval pages and the archiver. */
@@ -383,6 +385,8 @@ export class KeyrotStack extends Stack {
     });
     this.functions = functions;
     const archiver = this.evidenceArchive(key, alarms, environment, makeFunction, props);
+    // An ended execution's pending approvals can never resume it: the archiver closes them.
+    approvals.grant(archiver, ...TABLE_ACTIONS['archive-execution']);
 
     // The daily scan: credential reports in, one rotation per DUE user out, a summary to the topic.
     const scanFunctions = {} as Record<ScanHandlerName, nodejs.NodejsFunction>;

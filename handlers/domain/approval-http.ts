@@ -149,6 +149,9 @@ async function route(deps: ApprovalApiDeps, request: HttpRequest): Promise<Outco
 }
 
 function closedReason(record: ApprovalRecord, now: Date): Omit<Outcome, 'record'> | undefined {
+  if (record.status === 'ABORTED' || record.status === 'ENDED') {
+    return { status: 410, title: 'Closed', message: `This approval is closed: ${record.closedBecause}.` };
+  }
   if (record.status !== 'PENDING' && record.status !== 'EXPIRED') {
     const by = record.signature ? ` by ${record.signature.signer} at ${record.signature.signedAt}` : '';
     return {

@@ -39,8 +39,10 @@ export interface ApprovalRecord {
    * SUPERSEDED: the gate's step was retried and asked again; only the newest request counts.
    * EXPIRED: a decision was signed in the same instant the step timed out, so it resumed
    * nothing; the signature stays on the record as evidence of the attempt.
+   * ABORTED, ENDED: the execution stopped or ended before a decision; `closedBecause` says how.
    */
-  status: 'PENDING' | 'APPROVED' | 'REJECTED' | 'SUPERSEDED' | 'EXPIRED';
+  status: 'PENDING' | 'APPROVED' | 'REJECTED' | 'SUPERSEDED' | 'EXPIRED' | 'ABORTED' | 'ENDED';
+  closedBecause?: string;
   supersededBy?: string;
   failedAttempts: Record<string, number>;
   signature?: Signature;
@@ -246,6 +248,32 @@ async function closePending(
   }
 }
 
+/**
+ * Close what an ended execution left waiting (its pending approvals and confirmations), which
+ * can never resume it: ABORTED for a stopped execution, else ENDED, each saying why. Returns
+ * the ids closed. Called where the execution's record is archived, deployed and local.
+ */
+export async function closeApprovalsOf(
+  { ddb }: Pick<Clients, 'ddb'>,
+  config: Pick<Settings, 'approvalsTable'>,
+  ended: { executionArn: string; status: string; cause?: string },
+  now: Date = new Date(),
+): Promise<string[]> {
+  if (!config.approvalsTable) return [];
+  const status = ended.status === 'ABORTED' ? 'ABORTED' : 'ENDED';
+  const closedBecause =
+    status === 'ABORTED'
+      ? `the rotation was aborted${ended.cause ? ` (${ended.cause})` : ''} at ${now.toISOString()}`
+      : `the rotation ended (${ended.status}) at ${now.toISOString()} without waiting for this decision`;
+  const closed: string[] = [];
+  for (const pending of await pendingApprovals({ ddb }, config, ended.executionArn)) {
+    if (await closePending({ ddb }, config, pending.approvalId, status, { closedBecause }))
+      closed.push(pending.approvalId);
+  }
+  if (closed.length) logger.info('closed approvals of an ended execution', { status, closed });
+  return closed;
+}
+
 /** Count a wrong password for one approver on one approval; returns the new count. */
 export async function recordFailedAttempt(
   { ddb }: Pick<Clients, 'ddb'>,
@@ -276,6 +304,8 @@ export function refusal(
   if (record.status === 'SUPERSEDED') {
     return 'this request was replaced by a newer one for the same step: use the newest link';
   }
+  if (record.status === 'ABORTED' || record.status === 'ENDED')
+    return `this approval is closed: ${record.closedBecause}`;
   if (record.status !== 'PENDING' && record.status !== 'EXPIRED') {
     return `this approval was already decided (${record.status.toLowerCase()})`;
   }

@@ -121,3 +121,16 @@ export function userAccountOf(record: Pick<ExecutionRecord, 'executionArn' | 'ev
   }
   return accountOf(record.executionArn);
 }
+
+/** How an ended execution ended: its status, and the cause its closing event gives. */
+export function endingOf(record: ExecutionRecord): { executionArn: string; status: string; cause?: string } {
+  const last = record.events.at(-1);
+  const details = (last?.executionAbortedEventDetails ??
+    last?.executionFailedEventDetails ??
+    last?.executionTimedOutEventDetails) as { cause?: string } | undefined;
+  return {
+    executionArn: record.executionArn,
+    status: record.status,
+    ...(details?.cause ? { cause: details.cause } : {}),
+  };
+}

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { asHandler } from '../../local/ledger';
@@ -13,7 +14,7 @@ before(async () => {
 after(() => aws.stop());
 
 describe('the deployed archiver', () => {
-  it('reads an ended execution from the Step Functions API and archives it under Object Lock', async () => {
+  it('reads an ended execution from the Step Functions API, archives it under Object Lock and closes its approvals', async () => {
     const machine = await aws.stateMachine('Keyrot-rotation');
     const sfn = new SFNClient({ endpoint: aws.moto.endpoint, region: 'us-east-1', credentials: aws.operator });
     const started = await sfn.send(
@@ -21,6 +22,21 @@ describe('the deployed archiver', () => {
         stateMachineArn: machine,
         name: 'archived-bot-20261202',
         input: JSON.stringify({ userName: 'archived-bot' }),
+      }),
+    );
+    // A deletion gate it left waiting: the approval can never resume it once it ended.
+    const ddb = new DynamoDBClient({ endpoint: aws.moto.endpoint, region: 'us-east-1', credentials: aws.operator });
+    const table = aws.environment.KEYROT_APPROVALS_TABLE;
+    const approvalId = 'a'.repeat(32);
+    await ddb.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: {
+          approvalId: { S: approvalId },
+          executionId: { S: started.executionArn ?? '' },
+          status: { S: 'PENDING' },
+          expiresAt: { S: '2099-01-01T00:00:00.000Z' },
+        },
       }),
     );
     const { handler } = await import('../../handlers/archive-execution');
@@ -55,5 +71,8 @@ describe('the deployed archiver', () => {
     );
     assert.equal(object.ObjectLockMode, 'COMPLIANCE');
     assert.match(await object.Body!.transformToString(), /archived-bot-20261202/);
+    const approval = await ddb.send(new GetItemCommand({ TableName: table, Key: { approvalId: { S: approvalId } } }));
+    assert.equal(approval.Item?.status?.S, 'ENDED');
+    assert.match(approval.Item?.closedBecause?.S ?? '', /the rotation ended \(SUCCEEDED\)/);
   });
 });

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { LocalTaskTokens } from '../../local/engine';
+import { startApprovalServer } from '../../local/approval-server';
 import { cliSession } from '../support/cli';
 import { LocalAws } from '../support/local-aws';
 
 // `keyrot approve|reject` once the rotation it would resume has ended, as a subprocess.
 let aws: LocalAws;
-const { keyrot, rotationAtDeletionGate } = cliSession(() => aws);
+const { keyrot, rotationAtDeletionGate, runningExecution } = cliSession(() => aws);
 const PASSWORD = { KEYROT_APPROVER_PASSWORD: 'Demo-Approver-1!' };
 
 before(async () => {
@@ -54,6 +57,41 @@ describe('keyrot approve after the rotation ended', () => {
     assert.doesNotMatch(late.stderr, /fetch failed|TypeError/);
     assert.equal(lateJson.code, 15);
     assert.equal(JSON.parse(lateJson.stdout).status, 'NOT_WAITING');
+  });
+
+  it('closes the approval of an aborted rotation: not listed, its record ABORTED saying why, its page 410', async () => {
+    const { rotation, link } = await rotationAtDeletionGate('aborted-gate');
+    const approvalId = new URL(link).pathname.split('/').at(-1) ?? '';
+    const name = await runningExecution('aborted-gate');
+    const listedBefore = JSON.parse((await keyrot('approvals', '--json')).stdout) as { approvalId: string }[];
+
+    const aborted = await keyrot('abort', name, '--local', '--reason', 'CR-1042 withdrawn', '--as', 'olu');
+    await rotation;
+    const listedAfter = JSON.parse((await keyrot('approvals', '--json')).stdout) as { approvalId: string }[];
+    const item = await new DynamoDBClient({
+      endpoint: aws.moto.endpoint,
+      region: 'us-east-1',
+      credentials: aws.operator,
+    }).send(
+      new GetItemCommand({ TableName: aws.environment.KEYROT_APPROVALS_TABLE, Key: { approvalId: { S: approvalId } } }),
+    );
+    // The page, served again (the rotation's own server ended with it), on the same signed link.
+    const server = await startApprovalServer(new LocalTaskTokens());
+    const page = await fetch(`${server.url}${new URL(link).pathname}${new URL(link).search}`);
+    const body = await page.text();
+    await server.stop();
+
+    assert.equal(aborted.code, 0, aborted.stderr);
+    assert.ok(
+      listedBefore.some((a) => a.approvalId === approvalId),
+      'listed while the rotation waited',
+    );
+    assert.ok(!listedAfter.some((a) => a.approvalId === approvalId), 'no longer listed once aborted');
+    assert.equal(item.Item?.status?.S, 'ABORTED');
+    assert.match(item.Item?.closedBecause?.S ?? '', /the rotation was aborted \(aborted by olu: CR-1042 withdrawn/);
+    assert.equal(page.status, 410);
+    assert.match(body, /This approval is closed: the rotation was aborted/);
+    assert.doesNotMatch(body, /<form/);
   });
 
   it('documents the exit code in --help', async () => {
