@@ -208,7 +208,7 @@ async function checkSecret(
     }
     return fail(
       'SECRET_MISSING',
-      `${what}, so no consumer reads the active key ${activeKeyId} from it: store it there first, or onboard with keyrot rotate <user> --onboard`,
+      `${what}, so no consumer reads the active key ${activeKeyId} from it: store it there first, onboard with keyrot rotate <user> --onboard, or check the region (--region, AWS_REGION) if the secret lives in another`,
     );
   }
   const value = await secrets.send(new GetSecretValueCommand({ SecretId: secretId, VersionStage: 'AWSCURRENT' }));
@@ -260,7 +260,11 @@ async function checkSettings(
       // Only "it is not there, or not ours to read" is a misconfiguration; throttling, a dying
       // Lambda or an unreachable endpoint leave as they are, for the state machine to retry.
       if (!MISSING_OR_FORBIDDEN.has(name)) throw asMisconfigured(error);
-      throw new MisconfiguredError(`${what} cannot be read (${name}): ${short(error)}; nothing was changed`);
+      const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+      throw new MisconfiguredError(
+        `${what} cannot be read${region ? ` in region ${region}` : ''} (${name}): ${short(error)}; ` +
+          'nothing was changed (check the region and the setting)',
+      );
     }
     checks.push({ check, ok: true, detail: `${what} answers` });
   };

@@ -197,7 +197,10 @@ describe('fail before change', () => {
     });
 
     assert.equal(run.code, 14, run.stderr);
-    assert.match(run.stderr, /approvals table no-such-table cannot be read \(ResourceNotFoundException\)/);
+    assert.match(
+      run.stderr,
+      /approvals table no-such-table cannot be read in region us-east-1 \(ResourceNotFoundException\)/,
+    );
     assert.equal(await awsState('fbc-table'), before);
   });
 
@@ -240,6 +243,25 @@ describe('fail before change', () => {
       ['Detect Keys', 'Invalid Request'],
     );
     assert.equal(await awsState('fbc-engine'), before);
+  });
+
+  it('names the region in one line when the rotation runs in a wrong region, for the secret and for a setting', async () => {
+    await aws.seedUser('fbc-region');
+    const before = await awsState('fbc-region');
+
+    const run = await keyrot('rotate', 'fbc-region', ...FAST, '--validation', 'none', '--region', 'eu-west-3');
+    const onboarding = await keyrot('rotate', 'fbc-region', ...FAST, '--onboard', '--region', 'eu-west-3');
+
+    assert.equal(run.code, 13, run.stderr);
+    assert.match(
+      run.stderr,
+      /SECRET_MISSING: secret keyrot\/fbc-region does not exist in eu-west-3, .*check the region/,
+    );
+    assert.equal(onboarding.code, 14, onboarding.stderr);
+    assert.match(onboarding.stderr, /cannot be read in region eu-west-3 .*check the region/);
+    assert.equal(onboarding.stderr.trim().split('\n').length, 1, onboarding.stderr);
+    assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr);
+    assert.equal(await awsState('fbc-region'), before);
   });
 
   it('says in one line that an endpoint answering HTML is not AWS, instead of a parser error', async () => {
