@@ -4,7 +4,7 @@
 # file starts its own moto server on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --with-browser
 export PATH="$PWD/node_modules/.bin:$PATH"
 
 echo "== typecheck" && tsc --noEmit -p .
