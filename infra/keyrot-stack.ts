@@ -362,6 +362,14 @@ export class KeyrotStack extends Stack {
       new iam.PolicyStatement({ actions: ['dynamodb:DescribeTable'], resources: [approvals.tableArn] }),
     );
     functions['detect-keys'].addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['cognito-idp:DescribeUserPoolClient'],
+        resources: [approverPool.userPoolArn],
+      }),
+    );
+    functions['detect-keys'].addEnvironment('KEYROT_APPROVER_POOL_ID', approverPool.userPoolId);
+    functions['detect-keys'].addEnvironment('KEYROT_APPROVER_CLIENT_ID', approverClient.userPoolClientId);
+    functions['detect-keys'].addToRolePolicy(
       new iam.PolicyStatement({ actions: ['secretsmanager:DescribeSecret'], resources: [linkKey.secretArn] }),
     );
 

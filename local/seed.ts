@@ -39,6 +39,7 @@ export interface LocalEnvironment {
   KEYROT_SECRET_PREFIX: string;
   KEYROT_LINK_KEY_SECRET: string;
   KEYROT_APPROVERS: string;
+  KEYROT_APPROVER_POOL_ID: string;
   KEYROT_APPROVER_CLIENT_ID: string;
   KEYROT_ARCHIVE_BUCKET: string;
 }
@@ -107,7 +108,7 @@ export async function seedKeyrotResources(endpoint: string): Promise<LocalEnviro
   const linkKey = await client(SecretsManagerClient, endpoint).send(
     new CreateSecretCommand({ Name: 'keyrot/approval-link-key', SecretString: randomBytes(32).toString('hex') }),
   );
-  const approverClientId = await seedApprovers(endpoint);
+  const approvers = await seedApprovers(endpoint);
   // Object Lock turns versioning on; retention is set per object by the archiver.
   await new S3Client({ endpoint, region: REGION, credentials: bootstrap, forcePathStyle: true }).send(
     new CreateBucketCommand({ Bucket: LOCAL_ARCHIVE_BUCKET, ObjectLockEnabledForBucket: true }),
@@ -124,13 +125,14 @@ export async function seedKeyrotResources(endpoint: string): Promise<LocalEnviro
     KEYROT_APPROVERS: DEMO_APPROVERS.filter((approver) => approver.allowed)
       .map((approver) => approver.username)
       .join(','),
-    KEYROT_APPROVER_CLIENT_ID: approverClientId,
+    KEYROT_APPROVER_POOL_ID: approvers.poolId,
+    KEYROT_APPROVER_CLIENT_ID: approvers.clientId,
     KEYROT_ARCHIVE_BUCKET: LOCAL_ARCHIVE_BUCKET,
   };
 }
 
 /** The approvers' user pool, as the stack creates it, with the demo approvers in it. */
-async function seedApprovers(endpoint: string): Promise<string> {
+async function seedApprovers(endpoint: string): Promise<{ poolId: string; clientId: string }> {
   const cognito = client(CognitoIdentityProviderClient, endpoint);
   const pool = await cognito.send(new CreateUserPoolCommand({ PoolName: 'keyrot-approvers' }));
   const poolId = pool.UserPool?.Id ?? '';
@@ -159,7 +161,7 @@ async function seedApprovers(endpoint: string): Promise<string> {
       }),
     );
   }
-  return appClient.UserPoolClient?.ClientId ?? '';
+  return { poolId, clientId: appClient.UserPoolClient?.ClientId ?? '' };
 }
 
 /**

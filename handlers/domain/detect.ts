@@ -1,3 +1,4 @@
+import { DescribeUserPoolClientCommand } from '@aws-sdk/client-cognito-identity-provider';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetAccessKeyLastUsedCommand, GetUserCommand, ListUserTagsCommand, type Tag } from '@aws-sdk/client-iam';
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
@@ -34,14 +35,14 @@ export interface DetectRequest {
 
 /** The settings Detect reads: the secret's name, the exemption, the managed scope and what the gates need. */
 export type DetectSettings = Pick<Settings, 'secretPrefix' | 'exemptTag'> &
-  Partial<Pick<Settings, 'topicArn' | 'approvalsTable' | 'linkKeySecret'>> & {
+  Partial<Pick<Settings, 'topicArn' | 'approvalsTable' | 'linkKeySecret' | 'approverPoolId' | 'approverClientId'>> & {
     /** Only users under this IAM path are managed (KEYROT_USER_PATH; default every user). */
     userPath?: string;
     /** Only users tagged `<userTag>=true` are managed (KEYROT_USER_TAG). */
     userTag?: string;
   };
 
-type DetectClients = Pick<Clients, 'iam'> & Partial<Pick<Clients, 'secrets' | 'sns' | 'ddb'>>;
+type DetectClients = Pick<Clients, 'iam'> & Partial<Pick<Clients, 'secrets' | 'sns' | 'ddb' | 'cognito'>>;
 
 type Check = NonNullable<Detection['checks']>[number];
 
@@ -247,7 +248,7 @@ const MISSING_OR_FORBIDDEN = new Set([
  * key when a gate is on), so a missing one stops it here rather than after a key exists.
  */
 async function checkSettings(
-  { secrets, sns, ddb }: DetectClients,
+  { secrets, sns, ddb, cognito }: DetectClients,
   config: DetectSettings,
   rotation: ExecutionInput['config'],
 ): Promise<Check[]> {
@@ -289,6 +290,18 @@ async function checkSettings(
     if (secrets) {
       await probe('approval link key', `approval link key ${linkKeySecret}`, () =>
         secrets.send(new DescribeSecretCommand({ SecretId: linkKeySecret })),
+      );
+    }
+    // Approvers sign through the pool's app client: without it no approval could ever be signed.
+    const { approverPoolId, approverClientId } = config;
+    if (!approverPoolId || !approverClientId) {
+      throw new MisconfiguredError(
+        `an approval gate is on but ${!approverPoolId ? 'KEYROT_APPROVER_POOL_ID' : 'KEYROT_APPROVER_CLIENT_ID'} is not set; nothing was changed`,
+      );
+    }
+    if (cognito) {
+      await probe('approver pool', `approver pool ${approverPoolId} (app client ${approverClientId})`, () =>
+        cognito.send(new DescribeUserPoolClientCommand({ UserPoolId: approverPoolId, ClientId: approverClientId })),
       );
     }
   }

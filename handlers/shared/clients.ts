@@ -119,7 +119,8 @@ export interface Settings {
   linkKeySecret: string | undefined;
   /** User names allowed to sign approvals. */
   approvers: string[];
-  /** The Cognito app client approvers authenticate through (USER_PASSWORD_AUTH). */
+  /** The Cognito user pool of the approvers, and its app client they authenticate through (USER_PASSWORD_AUTH). */
+  approverPoolId: string | undefined;
   approverClientId: string | undefined;
 }
 
@@ -137,6 +138,7 @@ export function settings(): Settings {
       .split(',')
       .map((name) => name.trim())
       .filter(Boolean),
+    approverPoolId: process.env.KEYROT_APPROVER_POOL_ID || undefined,
     approverClientId: process.env.KEYROT_APPROVER_CLIENT_ID || undefined,
   };
 }

@@ -204,7 +204,7 @@ describe('fail before change', () => {
     assert.equal(await awsState('fbc-table'), before);
   });
 
-  it('refuses a missing notification topic and a missing link key the same way', async () => {
+  it('refuses a missing notification topic, link key, approver pool or app client the same way', async () => {
     await aws.seedUser('fbc-topic');
     const before = await awsState('fbc-topic');
 
@@ -217,8 +217,22 @@ describe('fail before change', () => {
 
     assert.equal(topic.code, 14, topic.stderr);
     assert.match(topic.stderr, /notification topic arn:aws:sns:us-east-1:123456789012:no-such-topic cannot be read/);
+    const pool = await keyrot('rotate', 'fbc-topic', ...FAST, '--validation', 'none', {
+      KEYROT_APPROVER_POOL_ID: 'us-east-1_NoSuchPool',
+    });
+    const client = await keyrot('rotate', 'fbc-topic', ...FAST, '--validation', 'none', {
+      KEYROT_APPROVER_CLIENT_ID: 'nosuchclient0000000000000',
+    });
+
     assert.equal(link.code, 14, link.stderr);
     assert.match(link.stderr, /approval link key no-such-link-key cannot be read/);
+    assert.equal(pool.code, 14, pool.stderr);
+    assert.match(
+      pool.stderr,
+      /approver pool us-east-1_NoSuchPool \(app client \S+\) cannot be read in region us-east-1/,
+    );
+    assert.equal(client.code, 14, client.stderr);
+    assert.match(client.stderr, /app client nosuchclient0000000000000\) cannot be read/);
     assert.equal(await awsState('fbc-topic'), before);
   });
 
