@@ -208,7 +208,7 @@ function markdown(replay: Replay): string {
     'Errors',
   ];
   const lines = [
-    `# Rotation ${mdCell(replay.name)}: ${replay.outcome}`,
+    `# Rotation ${mdCell(replay.name)}: ${mdCell(replay.outcome)}`,
     '',
     '| | |',
     '|---|---|',
