@@ -1,3 +1,5 @@
+import { htmlText } from '../handlers/shared/printable';
+
 /** The parts of an Amazon States Language definition the graph reads. */
 interface AslState {
   Type: string;
@@ -134,9 +136,6 @@ export function layoutGraph(definition: AslDefinition): GraphLayout {
   };
 }
 
-const escapeXml = (value: string) =>
-  value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-
 /**
  * The layout as inline SVG. `visited` states and `taken` transitions (`from\u0000to`) are
  * highlighted; `failed` states get a red outline, `current` an amber one, and `failedEdges`
@@ -188,9 +187,9 @@ export function graphSvg(
       .join(' ');
     const radius = node.type === 'Choice' ? 15 : 5;
     parts.push(
-      `<g class="${classes}"><title>${escapeXml(`${node.name} (${node.type})`)}</title>` +
+      `<g class="${classes}"><title>${htmlText(`${node.name} (${node.type})`)}</title>` +
         `<rect x="${node.x}" y="${node.y}" width="${node.width}" height="${NODE_HEIGHT}" rx="${radius}"/>` +
-        `<text x="${node.x + node.width / 2}" y="${node.y + NODE_HEIGHT / 2 + 4}">${escapeXml(node.name)}</text></g>`,
+        `<text x="${node.x + node.width / 2}" y="${node.y + NODE_HEIGHT / 2 + 4}">${htmlText(node.name)}</text></g>`,
     );
   }
   const marker = (id: string) =>

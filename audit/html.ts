@@ -1,14 +1,7 @@
 import { graphSvg, layoutGraph, type AslDefinition } from './graph';
-import { completeness, duration, headline, manifestation, stateLabel, utc, verdict } from './render';
+import { htmlText as escapeHtml } from '../handlers/shared/printable';
+import { completeness, duration, headline, manifestation, signatureSummary, stateLabel, utc, verdict } from './render';
 import type { Replay } from './replay';
-
-const escapeHtml = (value: string) =>
-  value
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
 
 const STYLE = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#111827;background:#fff}
@@ -84,7 +77,7 @@ export function renderHtml(replay: Replay, definition: string | undefined, gener
     ? `<p class="banner bad" role="alert">Incomplete history: ${escapeHtml(replay.gaps.join('; '))}</p>`
     : !signaturesOk
       ? '<p class="banner bad" role="alert">A signature in this history does not verify; see Signatures.</p>'
-      : `<p class="banner ok">History complete (${replay.eventCount} events); ${replay.signatures.length} signature(s), all verified.</p>`;
+      : `<p class="banner ok">History complete (${replay.eventCount} events); signatures: ${signatureSummary(replay)}.</p>`;
   const facts = headline(replay)
     .map(([label, value]) => `<tr><th scope="row">${escapeHtml(label)}</th><td>${escapeHtml(value)}</td></tr>`)
     .join('');
@@ -104,9 +97,11 @@ export function renderHtml(replay: Replay, definition: string | undefined, gener
       : replay.signatures
           .map(
             (signature) =>
-              `<div class="sig"><strong>${escapeHtml(signature.state)}: ${escapeHtml(manifestation(signature))}</strong>` +
+              // The verdict leads the block, before any text a signer wrote.
+              `<div class="sig"><strong>${escapeHtml(signature.state)}:</strong> <span class="${signature.verified ? '' : 'result-failed'}">${escapeHtml(verdict(signature))}</span>` +
+              `<br>Signed: ${escapeHtml(manifestation(signature))}` +
               `<br>Reason: ${escapeHtml(signature.reason)}<br>Keys: <code>${escapeHtml(signature.keyIds.join(', '))}</code>; approval <code>${escapeHtml(signature.approvalId)}</code>` +
-              `<br>SHA-256 <code>${escapeHtml(signature.digest)}</code>: <span class="${signature.verified ? '' : 'result-failed'}">${escapeHtml(verdict(signature))}</span></div>`,
+              `<br>SHA-256 <code>${escapeHtml(signature.digest)}</code></div>`,
           )
           .join('');
   return `<!doctype html>

@@ -1,3 +1,4 @@
+import { jsonText, printable } from '../handlers/shared/printable';
 import type { Replay, ReplaySignature, ReplayStep } from './replay';
 
 /** The export formats of `keyrot audit`. */
@@ -35,6 +36,17 @@ export function completeness(replay: Replay): string {
     : `${replay.eventCount} events, INCOMPLETE: ${replay.gaps.join('; ')}`;
 }
 
+/**
+ * Whether every signature verifies, counted from the verification itself: the one place an
+ * output says so, at a fixed label no free text can reach.
+ */
+export function signatureSummary(replay: Replay): string {
+  const total = replay.signatures.length;
+  const failing = replay.signatures.filter((signature) => !signature.verified).length;
+  if (total === 0) return 'none';
+  return failing === 0 ? `${total}, all verified` : `${failing} of ${total} NOT VERIFIED`;
+}
+
 function keys(replay: Replay): string {
   if (replay.newKeyId) return `old ${replay.oldKeyId ?? '-'} -> new ${replay.newKeyId}`;
   return replay.oldKeyId ? `key ${replay.oldKeyId}` : 'no key';
@@ -54,6 +66,7 @@ export function headline(replay: Replay): [string, string][] {
     ['Outcome', `${replay.outcome}: ${keys(replay)}`],
     ['Cause', replay.reason ?? '-'],
     ['History', completeness(replay)],
+    ['Signatures', signatureSummary(replay)],
   ];
 }
 
@@ -72,8 +85,9 @@ const exitTime = (step: ReplayStep) => (step.exitedAt ? step.exitedAt.slice(11, 
 
 const attemptLabel = (replay: Replay, step: ReplayStep) => (replay.redriveCount > 0 ? `${step.attempt}` : '');
 
-/** Rows as aligned columns, two spaces apart (the last column unpadded). */
-export function table(rows: string[][]): string {
+/** Rows as aligned columns, two spaces apart (the last column unpadded); every cell printable(). */
+export function table(cells: string[][]): string {
+  const rows = cells.map((row) => row.map(printable));
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
   return rows
     .map((row) =>
@@ -86,7 +100,7 @@ export function table(rows: string[][]): string {
 }
 
 function text(replay: Replay): string {
-  const head = headline(replay).map(([label, value]) => `${label.padEnd(10)} ${value}`);
+  const head = headline(replay).map(([label, value]) => `${label.padEnd(10)} ${printable(value)}`);
   const redriven = replay.redriveCount > 0;
   const rows = [
     ['#', ...(redriven ? ['Run'] : []), 'Time (UTC)', 'Exited', 'State', 'Result', 'Took', 'What it did'],
@@ -106,19 +120,21 @@ function text(replay: Replay): string {
   const signatures =
     replay.signatures.length === 0
       ? ['  none']
-      : replay.signatures.flatMap((signature) => [
-          `  ${signature.state}: ${manifestation(signature)}`,
-          `    reason: ${signature.reason}`,
-          `    keys: ${signature.keyIds.join(', ')}; approval ${signature.approvalId}`,
-          `    SHA-256 ${signature.digest}: ${verdict(signature)}`,
+      : // The verdict leads the block, before any text a signer wrote; free text has no newline left.
+        replay.signatures.flatMap((signature) => [
+          `  ${signature.state}: ${printable(verdict(signature))}`,
+          `    signed: ${printable(manifestation(signature))}`,
+          `    reason: ${printable(signature.reason)}`,
+          `    keys: ${printable(signature.keyIds.join(', '))}; approval ${printable(signature.approvalId)}`,
+          `    SHA-256 ${printable(signature.digest)}`,
         ]);
   return [...head, '', table(rows), '', 'Signatures', ...signatures, ''].join('\n');
 }
 
-/** One CSV cell: quoted when needed, and never a formula a spreadsheet would run. */
+/** One CSV cell: printable(), quoted when needed, and never a formula a spreadsheet would run. */
 export function csvCell(value: string | number | null): string {
-  const cell = value === null ? '' : String(value);
-  // A leading = + - @ would make a spreadsheet run the cell as a formula.
+  const cell = value === null ? '' : printable(String(value));
+  // A leading = + - @ (or tab, CR) would make a spreadsheet run the cell as a formula; a lone - is a blank.
   const safe = /^(?:[=+@\t\r]|-.)/.test(cell) ? `'${cell}` : cell;
   return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
 }
@@ -159,13 +175,24 @@ function csv(replay: Replay): string {
       signature.meaning,
       null,
       null,
-      `${signature.signer} (${signature.signerId}); reason: ${signature.reason}; keys: ${signature.keyIds.join(' ')}; sha256 ${signature.digest}; ${verdict(signature)}`,
+      // The verdict first, the signer's free text last.
+      `${verdict(signature)}; sha256 ${signature.digest}; keys: ${signature.keyIds.join(' ')}; signer: ${signature.signer} (${signature.signerId}); reason: ${signature.reason}`,
     ]),
   ];
   return `${rows.map((row) => row.map(csvCell).join(',')).join('\r\n')}\r\n`;
 }
 
-const mdCell = (value: string) => value.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\n/g, ' ');
+/**
+ * Text as Markdown shows it literally: printable(), HTML written as entities (no tag, no
+ * entity of the text's own survives), and the inline syntax (emphasis, code, links, tables)
+ * backslash-escaped. Never inside a code span, where backslashes do not escape.
+ */
+export const mdCell = (value: string) =>
+  printable(value)
+    .replace(/[\\`*_[\]|~]/g, '\\$&')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;');
 
 function markdown(replay: Replay): string {
   const redriven = replay.redriveCount > 0;
@@ -181,7 +208,7 @@ function markdown(replay: Replay): string {
     'Errors',
   ];
   const lines = [
-    `# Rotation ${mdCell(replay.name)}: ${replay.outcome}`,
+    `# Rotation ${mdCell(replay.name)}: ${mdCell(replay.outcome)}`,
     '',
     '| | |',
     '|---|---|',
@@ -213,8 +240,10 @@ function markdown(replay: Replay): string {
     ...(replay.signatures.length === 0
       ? ['None.']
       : replay.signatures.flatMap((signature) => [
-          `- **${mdCell(signature.state)}**: ${mdCell(manifestation(signature))}  `,
-          `  Reason: ${mdCell(signature.reason)}; keys ${signature.keyIds.join(', ')}; SHA-256 \`${signature.digest}\`: ${mdCell(verdict(signature))}`,
+          `- **${mdCell(signature.state)}**: ${mdCell(verdict(signature))}  `,
+          `  Signed: ${mdCell(manifestation(signature))}  `,
+          `  Reason: ${mdCell(signature.reason)}  `,
+          `  Keys: ${mdCell(signature.keyIds.join(', '))}; approval ${mdCell(signature.approvalId)}; SHA-256 ${mdCell(signature.digest)}`,
         ])),
     '',
   ];
@@ -223,7 +252,8 @@ function markdown(replay: Replay): string {
 
 /** Render a replay in a text format (HTML has its own module, it needs the definition). */
 export function renderReplay(replay: Replay, format: Exclude<Format, 'html'>): string {
-  if (format === 'json') return `${JSON.stringify(replay, null, 2)}\n`;
+  // JSON keeps every value exact; hidden characters travel as \u escapes (see jsonText).
+  if (format === 'json') return `${jsonText(replay, 2)}\n`;
   if (format === 'csv') return csv(replay);
   if (format === 'md') return markdown(replay);
   return text(replay);

@@ -1,6 +1,7 @@
 import { approvalLink, loadLinkKey } from '../handlers/domain/approval-links';
 import { getApproval, pendingApprovals, type ApprovalRecord } from '../handlers/domain/approvals';
 import { clients, settings } from '../handlers/shared/clients';
+import { jsonText, printable } from '../handlers/shared/printable';
 import { listStored, processGone, readServerInfo, type StoredExecution } from '../local/store';
 import { EXIT_CODES } from './outcome';
 
@@ -104,8 +105,8 @@ export async function signFromTerminal(
     if (!unreachable(error)) throw error;
     const why = await notWaiting(link);
     if (!why) throw new Error(`cannot reach the approval endpoint ${new URL(link).origin}: ${causeCode(error)}`);
-    if (options.json) process.stdout.write(`${JSON.stringify({ status: 'NOT_WAITING', message: why })}\n`);
-    process.stderr.write(`keyrot: ${why}\n`);
+    if (options.json) process.stdout.write(`${jsonText({ status: 'NOT_WAITING', message: why })}\n`);
+    process.stderr.write(`keyrot: ${printable(why)}\n`);
     return EXIT.NOT_WAITING;
   }
   const review = (await page.json()) as {
@@ -115,13 +116,13 @@ export async function signFromTerminal(
     approval?: Record<string, unknown>;
   };
   if (!review.csrf) {
-    process.stderr.write(`keyrot: ${review.message}\n`);
+    process.stderr.write(`keyrot: ${printable(review.message)}\n`);
     return EXIT.REFUSED;
   }
   if (!options.json) {
     const a = review.approval ?? {};
     process.stderr.write(
-      `${a.state} for ${a.userName}: keys ${(a.keyIds as string[]).join(', ')}, requested by ${a.requestedBy}\n`,
+      `${printable(`${a.state} for ${a.userName}: keys ${(a.keyIds as string[]).join(', ')}, requested by ${a.requestedBy}`)}\n`,
     );
   }
   const password = process.env.KEYROT_APPROVER_PASSWORD ?? (await promptPassword(`password for ${options.as}: `));
@@ -138,11 +139,13 @@ export async function signFromTerminal(
     signal: AbortSignal.timeout(30_000),
   });
   const result = (await signed.json()) as { status: number; message: string; signature?: Record<string, unknown> };
-  if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  if (options.json) process.stdout.write(`${jsonText(result)}\n`);
   else if (result.signature) {
     const s = result.signature;
-    process.stdout.write(`${s.meaning} by ${s.signer} at ${s.signedAt}: ${s.reason}\n  digest ${s.digest}\n`);
-  } else process.stderr.write(`keyrot: ${result.message}\n`);
+    process.stdout.write(
+      `${printable(`${s.meaning} by ${s.signer} at ${s.signedAt}: ${s.reason}`)}\n  digest ${printable(String(s.digest))}\n`,
+    );
+  } else process.stderr.write(`keyrot: ${printable(result.message)}\n`);
   if (result.status === 200) return EXIT.SIGNED;
   return result.status === 401 || result.status === 423 ? EXIT.WRONG_PASSWORD : EXIT.REFUSED;
 }
@@ -153,14 +156,16 @@ export async function listApprovals(options: { json: boolean }): Promise<number>
   const pending = (await pendingApprovals(clients, settings())).filter((approval) => approval.expiresAt > now);
   const rows = pending.map(({ taskToken: _token, failedAttempts: _failed, ...visible }) => visible);
   if (options.json) {
-    process.stdout.write(`${JSON.stringify(rows)}\n`);
+    process.stdout.write(`${jsonText(rows)}\n`);
     return 0;
   }
   if (rows.length === 0) process.stdout.write('no approvals are waiting\n');
   for (const row of rows.sort((a, b) => a.expiresAt.localeCompare(b.expiresAt))) {
     process.stdout.write(
-      `${row.approvalId}  ${row.state.padEnd(16)}  ${row.userName}  keys ${row.keyIds.join(',')}  ` +
-        `by ${row.requestedBy}  expires ${row.expiresAt}\n`,
+      `${printable(
+        `${row.approvalId}  ${row.state.padEnd(16)}  ${row.userName}  keys ${row.keyIds.join(',')}  ` +
+          `by ${row.requestedBy}  expires ${row.expiresAt}`,
+      )}\n`,
     );
   }
   return 0;

@@ -2,6 +2,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import type { Command } from 'commander';
 import { table } from '../audit/render';
+import { printable } from '../handlers/shared/printable';
 import {
   addApprover,
   ApproverExistsError,
@@ -110,13 +111,6 @@ async function findPool(options: PoolOptions): Promise<Pool> {
   throw new CommandError(`no approvers' user pool found; tried ${tried.join('; ')}`, EXIT_CODES.NOT_FOUND);
 }
 
-// A pool may hold accounts keyrot did not create: never let their text drive the terminal.
-const printable = (value: string | undefined) =>
-  (value ?? '').replace(
-    /[\p{Cc}\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/gu,
-    (char) => `\\u{${char.codePointAt(0)?.toString(16)}}`,
-  );
-
 const utc = (iso: string | undefined) => (iso ? `${iso.slice(0, 19).replace('T', ' ')}` : '-');
 
 /** The approvers as a table, one row each. */
@@ -124,9 +118,10 @@ export function approverTable(approvers: Approver[]): string {
   return table([
     ['USERNAME', 'PRINTED NAME', 'EMAIL', 'STATUS', 'ENABLED', 'CREATED (UTC)'],
     ...approvers.map((approver) => [
-      printable(approver.username),
-      printable(approver.name) || '-',
-      printable(approver.email) || '-',
+      // A pool may hold accounts keyrot did not create: table() escapes their text.
+      approver.username,
+      approver.name || '-',
+      approver.email || '-',
       approver.status,
       approver.enabled ? 'yes' : 'no',
       utc(approver.created),
@@ -174,7 +169,7 @@ export async function add(
   if (options.json) process.stdout.write(`${JSON.stringify({ ...created, poolId: pool.id })}\n`);
   else {
     process.stdout.write(
-      `added ${created.username} (${printable(created.name)}, ${printable(created.email)}) to user pool ${pool.id}: ${created.status}\n` +
+      `added ${created.username} (${printable(created.name ?? '')}, ${printable(created.email ?? '')}) to user pool ${pool.id}: ${created.status}\n` +
         `  Cognito e-mails a temporary password; ${created.username} chooses their own at first sign-in.\n`,
     );
   }

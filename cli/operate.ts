@@ -1,6 +1,7 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { replay } from '../audit/replay';
 import { duration, headline, table, utc } from '../audit/render';
+import { jsonText, printable } from '../handlers/shared/printable';
 import { isGateState } from '../handlers/shared/schemas';
 import type { ExecutionRecord } from '../handlers/domain/execution-record';
 import type { RollbackResult } from '../handlers/domain/rollback';
@@ -23,7 +24,7 @@ export async function status(source: ExecutionSource, id: string, options: { jso
   const waitingForApproval = running && last !== undefined && isGateState(last.state);
   if (options.json) {
     print(
-      JSON.stringify({
+      jsonText({
         executionArn: replayed.executionArn,
         name: replayed.name,
         user: replayed.user,
@@ -39,7 +40,7 @@ export async function status(source: ExecutionSource, id: string, options: { jso
       }),
     );
   } else {
-    for (const [label, value] of headline(replayed)) print(`${label.padEnd(10)} ${value}`);
+    for (const [label, value] of headline(replayed)) print(`${label.padEnd(10)} ${printable(value)}`);
     if (last && gone) {
       print(`Now        process gone: process ${pid ?? '?'} died during ${last.state}; the history is incomplete`);
       print(
@@ -70,7 +71,7 @@ export async function list(source: ExecutionSource, filter: ListFilter, options:
 /** Executions as a table (or one JSON array). */
 export function printExecutions(found: ExecutionSummary[], options: { json: boolean }): number {
   if (options.json) {
-    print(JSON.stringify(found));
+    print(jsonText(found));
     return 0;
   }
   if (found.length === 0) {
@@ -162,7 +163,7 @@ export async function abort(
   try {
     const rollsBack = stage === 'created' && !options.force;
     const stopped = await source.abort(id, { ...details, ...(rollsBack ? { rollback: true } : {}) });
-    const lines = [`${stopped.status}  ${stopped.name}: ${stopped.reason ?? ''}`];
+    const lines = [`${stopped.status}  ${stopped.name}: ${printable(stopped.reason ?? '')}`];
     let code = 0;
     let rolledBack: RollbackResult | undefined;
     if (source.kind === 'local' && (rollsBack || wasGone)) {
@@ -186,7 +187,7 @@ export async function abort(
           `is as ${lastState(record) ?? 'the last step'} left it; run the rollback before the next rotation`,
       );
     }
-    if (options.json) print(JSON.stringify({ ...stopped, ...(rolledBack ? { rollback: rolledBack } : {}) }));
+    if (options.json) print(jsonText({ ...stopped, ...(rolledBack ? { rollback: rolledBack } : {}) }));
     else for (const line of lines) print(line);
     return code;
   } finally {

@@ -1,3 +1,4 @@
+import { jsonText, printable } from '../handlers/shared/printable';
 import type { RotateResult } from './rotate';
 
 /** Where the CLI writes: progress for people on stderr, results on stdout (JSON alone with --json). */
@@ -61,12 +62,12 @@ export function terminalOutput(json: boolean, stream: NodeJS.WriteStream = proce
     result: (result) => {
       stop();
       if (json) {
-        process.stdout.write(`${JSON.stringify(result)}\n`);
+        process.stdout.write(`${jsonText(result)}\n`);
         return;
       }
       const keys = result.newKeyId ? `${result.oldKeyId} -> ${result.newKeyId}` : (result.oldKeyId ?? 'no key');
-      process.stdout.write(`${result.outcome}  ${result.user}: ${keys}\n`);
-      if (result.reason) process.stdout.write(`  reason:  ${result.reason}\n`);
+      process.stdout.write(`${result.outcome}  ${printable(result.user)}: ${keys}\n`);
+      if (result.reason) process.stdout.write(`  reason:  ${printable(result.reason)}\n`);
       process.stdout.write(
         `  took:    ${(result.durationMs / 1000).toFixed(2)} s, ${result.stateTransitions} states entered\n`,
       );
@@ -79,17 +80,4 @@ export function terminalOutput(json: boolean, stream: NodeJS.WriteStream = proce
       stream.write(`keyrot: ${message}\n`);
     },
   };
-}
-
-/**
- * Text safe to write to a terminal: control characters (C0, DEL, C1), bidi controls and
- * invisible format characters shown escaped (`\u{1b}`), so an argument or a name read from
- * AWS cannot move the cursor, retitle the window or reorder what the operator reads.
- */
-export function printable(text: string): string {
-  return text.replace(
-    // eslint-disable-next-line no-control-regex -- matching control characters is the point
-    /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g,
-    (char) => `\\u{${(char.codePointAt(0) ?? 0).toString(16)}}`,
-  );
 }

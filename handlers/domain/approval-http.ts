@@ -1,6 +1,7 @@
 import type { Clients, Settings } from '../shared/clients';
 import { ApprovalExpiredError, InvalidApprovalError } from '../shared/errors';
 import { logger } from '../shared/logger';
+import { jsonText } from '../shared/printable';
 import type { Signature } from '../shared/schemas';
 import { csrfToken, linkSignature, loadLinkKey, sameToken } from './approval-links';
 import { messagePage, reviewPage, signedPage } from './approval-page';
@@ -16,6 +17,7 @@ import {
 import { authenticateApprover, SignInIncompleteError, WrongPasswordError } from './approver-auth';
 import { PASSWORD_PATH, passwordRoute } from './approver-password';
 import { confirmWithProof, describeConfirmation } from './confirmation';
+import { FORM, unsupportedMediaType } from './media-type';
 
 /** An HTTP request, as a Lambda function URL or the local server hands it over. */
 export interface HttpRequest {
@@ -87,7 +89,7 @@ export async function handleApprovalRequest(deps: ApprovalApiDeps, request: Http
   let body: string;
   if (json) {
     headers['content-type'] = 'application/json';
-    body = JSON.stringify({
+    body = jsonText({
       status: outcome.status,
       message: outcome.message,
       ...(outcome.form ? { csrf: outcome.form.csrf } : {}),
@@ -185,10 +187,8 @@ async function sign(
     record,
     form,
   });
-  const type = request.headers['content-type'] ?? '';
-  if (!type.startsWith('application/x-www-form-urlencoded')) {
-    return refuse(415, 'Unsupported form', 'Send the form as application/x-www-form-urlencoded.');
-  }
+  const unsupported = unsupportedMediaType(request.headers['content-type'], FORM, 'form');
+  if (unsupported) return refuse(415, 'Unsupported form', unsupported);
   if (Buffer.byteLength(request.body) > MAX_BODY)
     return refuse(413, 'Form too large', 'The form is larger than 16 KiB.');
   const fields = new URLSearchParams(request.body);
@@ -258,8 +258,7 @@ async function confirmRoute(deps: ApprovalApiDeps, request: HttpRequest, id: str
   if (request.method !== 'POST') {
     return { status: 405, title: 'Method not allowed', message: 'Use GET to read a confirmation and POST to prove.' };
   }
-  if (!(request.headers['content-type'] ?? '').startsWith('application/json')) {
-    return { status: 415, title: 'Unsupported body', message: 'Send the signed request as application/json.' };
-  }
+  const unsupported = unsupportedMediaType(request.headers['content-type'], 'application/json', 'signed request');
+  if (unsupported) return { status: 415, title: 'Unsupported body', message: unsupported };
   return confirmWithProof(confirmDeps, deps.config, id, request.body, now);
 }

@@ -1,8 +1,6 @@
+import { htmlText as escape } from '../shared/printable';
 import type { Signature } from '../shared/schemas';
 import { consequence, oldKeyWarning, type ApprovalRecord } from './approvals';
-
-const escape = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
 
 const STYLE = `
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f4f5f7;color:#1b1f24;line-height:1.5}

@@ -2,6 +2,7 @@ import { logger } from '../shared/logger';
 import { MAX_BODY, type ApprovalApiDeps, type HttpRequest } from './approval-http';
 import { csrfToken, loadLinkKey, sameToken } from './approval-links';
 import { passwordPage, passwordSetPage } from './approval-page';
+import { FORM, unsupportedMediaType } from './media-type';
 import {
   FirstPasswordRefusedError,
   PasswordPolicyError,
@@ -67,9 +68,8 @@ export async function passwordRoute(deps: ApprovalApiDeps, request: HttpRequest)
   if (request.method !== 'POST') {
     return answer(405, 'Method not allowed', 'Use GET to read the form and POST to set the password.', fresh());
   }
-  if (!(request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
-    return answer(415, 'Unsupported form', 'Send the form as application/x-www-form-urlencoded.', fresh());
-  }
+  const unsupported = unsupportedMediaType(request.headers['content-type'], FORM, 'form');
+  if (unsupported) return answer(415, 'Unsupported form', unsupported, fresh());
   if (Buffer.byteLength(request.body) > MAX_BODY) {
     return answer(413, 'Form too large', 'The form is larger than 16 KiB.', fresh());
   }

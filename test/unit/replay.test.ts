@@ -169,7 +169,9 @@ describe('the audit formats', () => {
   it('escapes Markdown table cells and HTML', () => {
     const replayed = hostile();
 
-    assert.match(renderReplay(replayed, 'md'), /<script>alert\(1\)<\/script> \\\| a,"b"/);
+    const md = renderReplay(replayed, 'md');
+    assert.match(md, /&lt;script&gt;alert\(1\)&lt;\/script&gt; \\\| a,"b"/);
+    assert.doesNotMatch(md, /<script>/);
     const html = renderHtml(replayed, undefined);
     assert.doesNotMatch(html, /<script>/);
     assert.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
