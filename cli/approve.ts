@@ -144,13 +144,19 @@ export async function signFromTerminal(
     process.stdout.write(`${s.meaning} by ${s.signer} at ${s.signedAt}: ${s.reason}\n  digest ${s.digest}\n`);
   } else process.stderr.write(`keyrot: ${result.message}\n`);
   if (result.status === 200) return EXIT.SIGNED;
-  return result.status === 401 || result.status === 423 ? EXIT.WRONG_PASSWORD : EXIT.REFUSED;
+  return result.status === 401 || result.status === 429 ? EXIT.WRONG_PASSWORD : EXIT.REFUSED;
+}
+
+/** The failed sign-ins on an approval, for its line in `keyrot approvals` (the list is in --json). */
+function failedSignIns(row: Pick<ApprovalRecord, 'failedSignInCount' | 'throttledSignIns'>): string {
+  if (!row.failedSignInCount && !row.throttledSignIns) return '';
+  return `  failed sign-ins ${row.failedSignInCount ?? 0}, throttled ${row.throttledSignIns ?? 0}`;
 }
 
 /** `keyrot approvals`: the approvals waiting for a decision. */
 export async function listApprovals(options: { json: boolean }): Promise<number> {
   const pending = await pendingApprovals(clients, settings());
-  const rows = pending.map(({ taskToken: _token, failedAttempts: _failed, ...visible }) => visible);
+  const rows = pending.map(({ taskToken: _token, ...visible }) => visible);
   if (options.json) {
     process.stdout.write(`${JSON.stringify(rows)}\n`);
     return 0;
@@ -159,7 +165,7 @@ export async function listApprovals(options: { json: boolean }): Promise<number>
   for (const row of rows.sort((a, b) => a.expiresAt.localeCompare(b.expiresAt))) {
     process.stdout.write(
       `${row.approvalId}  ${row.state.padEnd(16)}  ${row.userName}  keys ${row.keyIds.join(',')}  ` +
-        `by ${row.requestedBy}  expires ${row.expiresAt}\n`,
+        `by ${row.requestedBy}  expires ${row.expiresAt}${failedSignIns(row)}\n`,
     );
   }
   return 0;
