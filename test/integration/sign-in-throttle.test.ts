@@ -207,6 +207,7 @@ describe('sign-in attempts at signing, throttled per user name and approval', ()
       json.push({ status: data.status, body: data.body });
     }
     const record = await waiting.record();
+    const listed = await session.keyrot('approvals');
     await signAs(waiting, 'quality-approver', 'Demo-Approver-1!');
     await waiting.run;
 
@@ -226,6 +227,10 @@ describe('sign-in attempts at signing, throttled per user name and approval', ()
       assert.equal(JSON.stringify(record).includes(secret), false, 'no typed password on the record');
     }
     assert.equal(record.failedSignInCount, 6);
+    assert.match(
+      listed.stdout,
+      new RegExp(`${waiting.approvalId} .* one-answer-user .*failed sign-ins 6, throttled 0`),
+    );
     assert.deepEqual(
       [...new Set(record.failedSignIns?.map((failure) => failure.identity))],
       ['system-owner', 'nobody-at-all', PENDING_USER],
