@@ -147,14 +147,20 @@ export async function signFromTerminal(
     );
   } else process.stderr.write(`keyrot: ${printable(result.message)}\n`);
   if (result.status === 200) return EXIT.SIGNED;
-  return result.status === 401 || result.status === 423 ? EXIT.WRONG_PASSWORD : EXIT.REFUSED;
+  return result.status === 401 || result.status === 429 ? EXIT.WRONG_PASSWORD : EXIT.REFUSED;
+}
+
+/** The failed sign-ins on an approval, for its line in `keyrot approvals` (the list is in --json). */
+function failedSignIns(row: Pick<ApprovalRecord, 'failedSignInCount' | 'throttledSignIns'>): string {
+  if (!row.failedSignInCount && !row.throttledSignIns) return '';
+  return `  failed sign-ins ${row.failedSignInCount ?? 0}, throttled ${row.throttledSignIns ?? 0}`;
 }
 
 /** `keyrot approvals`: the approvals that can still be decided (pending, not expired). */
 export async function listApprovals(options: { json: boolean }): Promise<number> {
   const now = new Date().toISOString();
   const pending = (await pendingApprovals(clients, settings())).filter((approval) => approval.expiresAt > now);
-  const rows = pending.map(({ taskToken: _token, failedAttempts: _failed, ...visible }) => visible);
+  const rows = pending.map(({ taskToken: _token, ...visible }) => visible);
   if (options.json) {
     process.stdout.write(`${jsonText(rows)}\n`);
     return 0;
@@ -165,7 +171,7 @@ export async function listApprovals(options: { json: boolean }): Promise<number>
       `${printable(
         `${row.approvalId}  ${row.state.padEnd(16)}  ${row.userName}  keys ${row.keyIds.join(',')}  ` +
           `by ${row.requestedBy}  expires ${row.expiresAt}`,
-      )}\n`,
+      )}${failedSignIns(row)}\n`,
     );
   }
   return 0;

@@ -17,6 +17,8 @@ import {
   validateUsername,
   type Approver,
 } from '../handlers/domain/approvers';
+import { BASE_DELAY_SECONDS, FREE_ATTEMPTS, unlockIdentity } from '../handlers/domain/sign-in-throttle';
+import { clients, settings } from '../handlers/shared/clients';
 import { InvalidInputError } from '../handlers/shared/errors';
 import { readServerInfo } from '../local/store';
 import { CommandError } from './executions';
@@ -227,6 +229,21 @@ export async function remove(
   return 0;
 }
 
+/** `keyrot approvers unlock`: the approver's sign-in attempts are counted from zero again, on every approval. */
+export async function unlock(username: string, options: { json: boolean }): Promise<number> {
+  let cleared: number;
+  try {
+    validateUsername(username);
+    cleared = await unlockIdentity(clients, settings(), username);
+  } catch (error) {
+    throw commandError(error);
+  }
+  if (options.json) process.stdout.write(`${JSON.stringify({ username, approvalsUnlocked: cleared })}\n`);
+  else if (cleared === 0) process.stdout.write(`${username} has no counted sign-in attempts: nothing to unlock\n`);
+  else process.stdout.write(`unlocked ${username} on ${cleared} approval(s): the next sign-in is not delayed\n`);
+  return 0;
+}
+
 const EXAMPLES_AND_CODES = `
 The pool is --pool-id, else $${POOL_ENV}, else the output ${POOL_OUTPUT} of the
 deployed stack (--stack, default Keyrot); with --local, the pool local mode seeds
@@ -237,12 +254,13 @@ Examples:
   keyrot approvers list
   keyrot approvers list --local --json
   keyrot approvers remove q.avery --disable
+  keyrot approvers unlock q.avery
 
 Exit codes: 0 done, 2 invalid input (nothing changed), 9 no such approver or user pool,
   10 the approver exists already, 1 error`;
 
 /**
- * Register `keyrot approvers add|list|remove` on the program; `withAws` adds --region/--profile
+ * Register `keyrot approvers add|list|remove|unlock` on the program; `withAws` adds --region/--profile
  * and `awsOptions` applies them, as for every other command.
  */
 export function registerApprovers(
@@ -324,5 +342,32 @@ ${EXAMPLES_AND_CODES}`,
         json: Boolean(options.json),
         disable: Boolean(options.disable),
       });
+    });
+
+  aws
+    .withAws(
+      group
+        .command('unlock')
+        .description("Clear an approver's throttled sign-in attempts, on every approval, so they can sign at once.")
+        .argument('<username>', 'the approver (matched as sign-in counts it: case and spacing do not matter)')
+        .option('--json', 'print one JSON document on stdout'),
+    )
+    .addHelpText(
+      'after',
+      `
+Signing counts sign-in attempts per user name and approval: after ${FREE_ATTEMPTS} attempts each
+further one waits (${BASE_DELAY_SECONDS} s, doubling, at most 1% of the approval's lifetime).
+unlock sets those counts to zero in the approvals table (KEYROT_APPROVALS_TABLE); the failed
+attempts stay on the approval records. It does not change the account or its password.
+
+Examples:
+  keyrot approvers unlock system-owner
+  keyrot approvers unlock system-owner --json
+
+Exit codes: 0 done (also when nothing was counted), 2 invalid input (nothing changed), 1 error`,
+    )
+    .action(async (username: string, options) => {
+      aws.awsOptions(options);
+      process.exitCode = await unlock(username, { json: Boolean(options.json) });
     });
 }

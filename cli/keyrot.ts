@@ -205,8 +205,8 @@ Examples:
 After the rotation has ended (or its process is gone) a local link has nothing behind it: keyrot says the
 rotation is no longer waiting, names the approval and execution and how it ended, and exits 15.
 
-Exit codes: 0 signed, 4 refused (expired, already decided, not allowed), 5 wrong password or locked,
-15 no longer waiting (the rotation ended), 1 error`,
+Exit codes: 0 signed, 4 refused (expired, already decided, not allowed), 5 sign-in refused or
+throttled (try again after the time it names), 15 no longer waiting (the rotation ended), 1 error`,
     )
     .action(async (approval: string, options) => {
       awsOptions(options);

@@ -202,6 +202,8 @@ export class KeyrotStack extends Stack {
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: key,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      // Only the sign-in attempt counters carry it (a day after their approval expires); records never do.
+      timeToLiveAttribute: 'ttl',
       removalPolicy: RemovalPolicy.RETAIN,
     });
 

@@ -12,6 +12,10 @@ const PYTHON = path.join(VENV, 'bin', 'python');
  * parent holds the only write end of that pipe, so EOF means the parent is gone however it
  * died (SIGKILL and a test runner's timeout run no exit handler), and moto leaves with it.
  * The watchdog lives in moto's own process, so there is no wrapper that could die alone.
+ * DynamoDB requests are served one at a time: moto's server is threaded and checks a
+ * ConditionExpression and applies the update without a lock, so two concurrent conditional
+ * writes could both pass; DynamoDB makes each item write atomic, and keyrot relies on it
+ * (single-use decisions, sign-in attempt counts).
  */
 const MOTO_WATCHED = [
   'import os, sys, threading',
@@ -20,6 +24,13 @@ const MOTO_WATCHED = [
   '    while os.read(0, 4096): pass',
   '    os._exit(0)',
   'threading.Thread(target=watch, daemon=True).start()',
+  'from moto.moto_server.werkzeug_app import DomainDispatcherApplication',
+  'dynamodb = threading.Lock()',
+  'dispatch = DomainDispatcherApplication.__call__',
+  'def atomic(self, environ, start_response):',
+  "    if not environ.get('HTTP_X_AMZ_TARGET', '').startswith('DynamoDB_'): return dispatch(self, environ, start_response)",
+  '    with dynamodb: return dispatch(self, environ, start_response)',
+  'DomainDispatcherApplication.__call__ = atomic',
   'from moto.server import main',
   'sys.exit(main(sys.argv[1:]))',
 ].join('\n');

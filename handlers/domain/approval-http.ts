@@ -5,19 +5,12 @@ import { jsonText } from '../shared/printable';
 import type { Signature } from '../shared/schemas';
 import { csrfToken, linkSignature, loadLinkKey, sameToken } from './approval-links';
 import { messagePage, reviewPage, signedPage } from './approval-page';
-import {
-  decide,
-  getApproval,
-  MAX_FAILED_ATTEMPTS,
-  recordFailedAttempt,
-  refusal,
-  type ApprovalRecord,
-  type TaskCallbacks,
-} from './approvals';
-import { authenticateApprover, SignInIncompleteError, WrongPasswordError } from './approver-auth';
+import { decide, getApproval, refusal, type ApprovalRecord, type Signer, type TaskCallbacks } from './approvals';
+import { authenticateApprover, SignInRefusedError } from './approver-auth';
 import { PASSWORD_PATH, passwordRoute } from './approver-password';
 import { confirmWithProof, describeConfirmation } from './confirmation';
 import { FORM, unsupportedMediaType } from './media-type';
+import { claimAttempt, recordFailure, signInIdentity } from './sign-in-throttle';
 
 /** An HTTP request, as a Lambda function URL or the local server hands it over. */
 export interface HttpRequest {
@@ -43,6 +36,15 @@ export interface ApprovalApiDeps {
   stsEndpoint?: string;
 }
 
+/**
+ * The one answer to every failed sign-in at signing (wrong password, unknown user, an account that
+ * must still choose its password), so the page tells nobody which part was wrong.
+ */
+export const SIGN_IN_REFUSED =
+  'Sign-in refused: the user name or password is not right, or this account cannot sign yet. Check both and ' +
+  'try again. If you have not chosen your own password yet, set it first on the /password page; if signing ' +
+  'still fails, ask the keyrot administrator.';
+
 /** The largest form body any page accepts (413 above it). */
 export const MAX_BODY = 16 * 1024;
 const ID = /^[0-9a-f]{32}$/;
@@ -67,6 +69,8 @@ interface Outcome {
   confirmation?: Record<string, unknown>;
   /** A complete HTML page rendered by the route itself (the first sign-in page). */
   page?: string;
+  /** Seconds before a throttled sign-in may be tried again (the Retry-After header). */
+  retryAfter?: number;
 }
 
 /**
@@ -86,6 +90,7 @@ export async function handleApprovalRequest(deps: ApprovalApiDeps, request: Http
   }
   const headers: Record<string, string> = { ...SECURITY_HEADERS };
   if (outcome.status === 405) headers.allow = 'GET, HEAD, POST';
+  if (outcome.retryAfter) headers['retry-after'] = String(outcome.retryAfter);
   let body: string;
   if (json) {
     headers['content-type'] = 'application/json';
@@ -113,9 +118,15 @@ export async function handleApprovalRequest(deps: ApprovalApiDeps, request: Http
   return { status: outcome.status, headers, body: request.method === 'HEAD' ? '' : body };
 }
 
-/** What a page or the CLI may see of a record: never the task token. */
+/** What a page or the CLI may see of a record: never the task token, nor the failed sign-ins of others. */
 function publicView(record: ApprovalRecord) {
-  const { taskToken: _token, failedAttempts: _attempts, ...visible } = record;
+  const {
+    taskToken: _token,
+    failedSignIns: _failures,
+    failedSignInCount: _failed,
+    throttledSignIns: _throttled,
+    ...visible
+  } = record;
   return visible;
 }
 
@@ -205,29 +216,8 @@ async function sign(
     return refuse(400, 'Decision missing', 'Choose approve or reject.');
   if (!reason) return refuse(400, 'Reason missing', 'Give a reason for your decision.');
   if (reason.length > 1000) return refuse(400, 'Reason too long', 'Keep the reason under 1000 characters.');
-  if ((record.failedAttempts?.[username] ?? 0) >= MAX_FAILED_ATTEMPTS) {
-    return refuse(423, 'Locked', `Too many wrong passwords: ${username} can no longer sign this approval.`);
-  }
-
-  let signer;
-  try {
-    signer = await authenticateApprover(deps.clients, deps.config, { username, password });
-  } catch (error) {
-    if (error instanceof WrongPasswordError) {
-      const failures = await recordFailedAttempt(deps.clients, deps.config, record.approvalId, username);
-      const left = MAX_FAILED_ATTEMPTS - failures;
-      logger.warn('approval sign-in refused', { approvalId: record.approvalId, username, failures });
-      return left > 0
-        ? refuse(
-            401,
-            'Wrong user name or password',
-            `Wrong user name or password. ${left} attempt(s) left for this approval.`,
-          )
-        : refuse(423, 'Locked', `Too many wrong passwords: ${username} can no longer sign this approval.`);
-    }
-    if (error instanceof SignInIncompleteError) return refuse(403, 'Sign-in incomplete', error.message);
-    throw error;
-  }
+  const signer = await signIn(deps, record, { username, password }, now);
+  if ('status' in signer) return { ...signer, record, form };
   const refused = refusal(record, signer, deps.config, now);
   if (refused) return refuse(403, 'Not allowed to sign', refused);
   try {
@@ -243,6 +233,53 @@ async function sign(
       return { status: 409, title: 'Not recorded', message: error.message, record };
     if (error instanceof ApprovalExpiredError) return { status: 410, title: 'Expired', message: error.message, record };
     throw error;
+  }
+}
+
+/**
+ * Authenticate the signer, throttled per identity and approval: the attempt is counted before
+ * Cognito sees the password, so no attempt past the allowance is checked, whatever arrives at once.
+ * Every failure answers the same (401, SIGN_IN_REFUSED) and is put on the approval record.
+ */
+async function signIn(
+  deps: ApprovalApiDeps,
+  record: ApprovalRecord,
+  credentials: { username: string; password: string },
+  now: Date,
+): Promise<Signer | Pick<Outcome, 'status' | 'title' | 'message' | 'retryAfter'>> {
+  const refused = { status: 401, title: 'Sign-in refused', message: SIGN_IN_REFUSED };
+  // No account has a longer name: refused as any other, and nothing is counted for it.
+  const identity = signInIdentity(credentials.username);
+  if (!identity) return refused;
+  const claim = await claimAttempt(deps.clients, deps.config, record, identity, now);
+  if (!claim.allowed) {
+    await recordFailure(deps.clients, deps.config, record.approvalId, 'THROTTLED');
+    logger.warn('approval sign-in throttled', { approvalId: record.approvalId, identity, until: claim.notBefore });
+    return {
+      status: 429,
+      title: 'Too many attempts',
+      message:
+        `Too many sign-in attempts with this user name on this approval: try again after ${claim.notBefore} ` +
+        `(in ${claim.retryAfter} seconds). If these attempts were not yours, tell the keyrot administrator.`,
+      retryAfter: claim.retryAfter,
+    };
+  }
+  try {
+    return await authenticateApprover(deps.clients, deps.config, credentials);
+  } catch (error) {
+    if (!(error instanceof SignInRefusedError)) throw error;
+    await recordFailure(deps.clients, deps.config, record.approvalId, {
+      at: now.toISOString(),
+      identity,
+      attempt: claim.attempt,
+    });
+    logger.warn('approval sign-in refused', {
+      approvalId: record.approvalId,
+      identity,
+      attempt: claim.attempt,
+      reason: error.message,
+    });
+    return refused;
   }
 }
 

@@ -8,11 +8,9 @@ import { GATE_STATES, Signature, type KeySummary, type RotationState } from '../
 import { approvalLink, loadLinkKey } from './approval-links';
 import { notify } from './notify';
 import { oldKeyUse, type OldKeyUse } from './old-key-use';
+import type { FailedSignIn } from './sign-in-throttle';
 
 export type Gate = keyof typeof GATE_STATES;
-
-/** After this many wrong passwords an approver can no longer sign this approval. */
-export const MAX_FAILED_ATTEMPTS = 3;
 
 /** The approval as stored server-side. The task token never leaves this record. */
 export interface ApprovalRecord {
@@ -44,7 +42,11 @@ export interface ApprovalRecord {
   status: 'PENDING' | 'APPROVED' | 'REJECTED' | 'SUPERSEDED' | 'EXPIRED' | 'ABORTED' | 'ENDED';
   closedBecause?: string;
   supersededBy?: string;
-  failedAttempts: Record<string, number>;
+  /** Failed sign-ins on this approval (the first LISTED_FAILURES; the count has every one). */
+  failedSignIns?: FailedSignIn[];
+  failedSignInCount?: number;
+  /** Sign-ins refused by the throttle before any password was checked. */
+  throttledSignIns?: number;
   signature?: Signature;
 }
 
@@ -62,7 +64,8 @@ export interface Signer {
 
 type GateState = RotationState & { created?: { newKeyId: string }; distributed?: { distributedAt: string } };
 
-function table(config: Pick<Settings, 'approvalsTable'>): string {
+/** The approvals table's name, or why it cannot be used. */
+export function table(config: Pick<Settings, 'approvalsTable'>): string {
   if (!config.approvalsTable) throw new InvalidInputError('KEYROT_APPROVALS_TABLE is not configured');
   return config.approvalsTable;
 }
@@ -131,7 +134,6 @@ export async function requestApproval(
     requestedAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + request.expiresInSeconds * 1000).toISOString(),
     status: 'PENDING',
-    failedAttempts: {},
   };
   // A retried gate (its Lambda died after recording) gets a new task token: the older request
   // for this execution and gate can never resume it, so it is closed before the new one exists.
@@ -272,26 +274,6 @@ export async function closeApprovalsOf(
   }
   if (closed.length) logger.info('closed approvals of an ended execution', { status, closed });
   return closed;
-}
-
-/** Count a wrong password for one approver on one approval; returns the new count. */
-export async function recordFailedAttempt(
-  { ddb }: Pick<Clients, 'ddb'>,
-  config: Pick<Settings, 'approvalsTable'>,
-  approvalId: string,
-  username: string,
-): Promise<number> {
-  const updated = await ddb.send(
-    new UpdateCommand({
-      TableName: table(config),
-      Key: { approvalId },
-      UpdateExpression: 'SET failedAttempts.#who = if_not_exists(failedAttempts.#who, :zero) + :one',
-      ExpressionAttributeNames: { '#who': username },
-      ExpressionAttributeValues: { ':zero': 0, ':one': 1 },
-      ReturnValues: 'ALL_NEW',
-    }),
-  );
-  return (updated.Attributes as ApprovalRecord | undefined)?.failedAttempts?.[username] ?? 0;
 }
 
 /** Why a signer may not sign this approval, or undefined when they may. */

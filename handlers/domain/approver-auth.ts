@@ -7,12 +7,16 @@ import type { Clients, Settings } from '../shared/clients';
 import { InvalidInputError } from '../shared/errors';
 import type { Signer } from './approvals';
 
-/** The user name and password did not authenticate. */
-export class WrongPasswordError extends Error {
-  override readonly name = 'WrongPassword';
+/**
+ * A sign-in at signing did not give a signer: wrong password, unknown or disabled user, an account
+ * that must still choose its password or has no printed name. The page gives one answer for all,
+ * so it tells nobody which user names exist or which passwords are right; the reason is for the log.
+ */
+export class SignInRefusedError extends Error {
+  override readonly name = 'SignInRefused';
 }
 
-/** The account exists but must finish signing in (new password, MFA) before it can sign. */
+/** The first password is set, but Cognito asks for a further step (MFA) before sign-in completes. */
 export class SignInIncompleteError extends Error {
   override readonly name = 'SignInIncomplete';
 }
@@ -54,13 +58,13 @@ export async function authenticateApprover(
   credentials: { username: string; password: string },
 ): Promise<Signer> {
   const auth = await signIn(cognito, config, credentials.username, credentials.password, (error) =>
-    REFUSED.has(error.name) ? new WrongPasswordError('wrong user name or password') : undefined,
+    REFUSED.has(error.name) ? new SignInRefusedError(error.name) : undefined,
   );
   const accessToken = auth.AuthenticationResult?.AccessToken;
-  if (!accessToken) throw new SignInIncompleteError(`sign-in is not complete (${auth.ChallengeName ?? 'no token'})`);
+  if (!accessToken) throw new SignInRefusedError(`sign-in is not complete (${auth.ChallengeName ?? 'no token'})`);
   const user = await cognito.send(new GetUserCommand({ AccessToken: accessToken }));
   const name = user.UserAttributes?.find((attribute) => attribute.Name === 'name')?.Value;
-  if (!name) throw new SignInIncompleteError(`the account ${user.Username} has no printed name (attribute "name")`);
+  if (!name) throw new SignInRefusedError(`the account has no printed name (attribute "name")`);
   return { username: user.Username ?? credentials.username, name };
 }
 

@@ -135,7 +135,7 @@ describe('approving in a real browser', () => {
     await page.getByRole('button', { name: 'Sign decision' }).click();
     await page.waitForLoadState('load');
 
-    assert.match(await page.getByRole('alert').innerText(), /Wrong user name or password\. 2 attempt\(s\) left/);
+    assert.match(await page.getByRole('alert').innerText(), /Sign-in refused: the user name or password is not right/);
     await sign(page, 'Reject', 'tidy up');
     assert.equal((await run).error, 'ROLLED_BACK');
   });

@@ -95,6 +95,7 @@ describe('the synthesized stack', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       SSESpecification: Match.objectLike({ SSEEnabled: true, SSEType: 'KMS' }),
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
     });
   });
 

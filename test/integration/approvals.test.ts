@@ -147,14 +147,23 @@ describe('the approval endpoint', () => {
     assert.equal(put.headers.get('allow'), 'GET, HEAD, POST');
   });
 
-  it('counts wrong passwords and locks the approver out of this approval after three', async () => {
+  it('answers three wrong passwords 401, then throttles the user name on this approval with 429 and Retry-After', async () => {
     const wrong = form(waiting, { username: 'system-owner', password: 'not-it' });
-    await assertRefused(waiting, await post(waiting.link, wrong), 401, /2 attempt\(s\) left/);
-    await assertRefused(waiting, await post(waiting.link, wrong), 401, /1 attempt\(s\) left/);
-    await assertRefused(waiting, await post(waiting.link, wrong), 423, /can no longer sign this approval/);
+    for (let n = 0; n < 3; n += 1)
+      await assertRefused(waiting, await post(waiting.link, wrong), 401, /Sign-in refused/);
     const right = form(waiting, { username: 'system-owner', password: 'Demo-Approver-2!' });
-    await assertRefused(waiting, await post(waiting.link, right), 423, /can no longer sign/);
-    assert.deepEqual((await waiting.record()).failedAttempts, { 'system-owner': 3 });
+    const throttled = await post(waiting.link, right);
+    const retryAfter = Number(throttled.headers.get('retry-after'));
+    await assertRefused(waiting, throttled, 429, /Too many sign-in attempts with this user name on this approval/);
+    assert.ok(retryAfter > 0 && retryAfter <= 10, `Retry-After ${retryAfter}`);
+    const record = await waiting.record();
+    assert.deepEqual(
+      record.failedSignIns?.map(({ identity, attempt }) => ({ identity, attempt })),
+      [1, 2, 3].map((attempt) => ({ identity: 'system-owner', attempt })),
+    );
+    assert.equal(record.failedSignInCount, 3);
+    assert.equal(record.throttledSignIns, 1);
+    assert.equal(JSON.stringify(record).includes('not-it'), false, 'no typed password on the record');
   });
 
   it('signs a valid decision, resumes the execution, and refuses the replay with 409', async () => {

@@ -107,7 +107,7 @@ describe('keyrot rotate', () => {
     const done = await rotation;
 
     assert.equal(refused.code, 5);
-    assert.match(JSON.parse(refused.stdout).message, /Wrong user name or password\. 2 attempt\(s\) left/);
+    assert.match(JSON.parse(refused.stdout).message, /^Sign-in refused: the user name or password is not right/);
     assert.equal(signed.code, 0, signed.stderr);
     assert.match(signed.stdout, /^APPROVED by Quinn Avery \(QA Lead\) at \S+Z: CR-1042 reviewed/);
     assert.equal(done.code, 0, done.stderr);

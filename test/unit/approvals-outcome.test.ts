@@ -48,7 +48,6 @@ const record: ApprovalRecord = {
   requestedAt: now.toISOString(),
   expiresAt: '2026-11-23T10:00:00.000Z',
   status: 'PENDING',
-  failedAttempts: {},
 };
 
 function recordingCallbacks() {

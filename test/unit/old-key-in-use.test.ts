@@ -134,7 +134,6 @@ describe('the deletion approval page', () => {
     requestedAt: '2026-11-22T10:00:05.000Z',
     expiresAt: '2026-11-23T10:00:05.000Z',
     status: 'PENDING',
-    failedAttempts: {},
   });
   const form = { action: '/approvals/x', csrf: 'c' };
 

@@ -159,7 +159,7 @@ function approvalRecord(text: string): ApprovalRecord {
     requestedAt: text,
     expiresAt: text,
     status: 'PENDING',
-    failedAttempts: {},
+    failedSignIns: [{ at: text, identity: text, attempt: 1 }],
   };
 }
 
