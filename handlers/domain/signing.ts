@@ -65,7 +65,8 @@ export function verificationKey(kms: KMSClient, config: Pick<Settings, 'signingK
       if (!answer.PublicKey) throw new Error(`KMS returned no public key for ${keyId}`);
       return {
         publicKey: createPublicKey({ key: Buffer.from(answer.PublicKey), format: 'der', type: 'spki' }),
-        keyArn: answer.KeyId,
+        // AWS answers with the key's ARN; moto with its bare id, where the configured ARN stands in.
+        keyArn: answer.KeyId?.startsWith('arn:') ? answer.KeyId : keyId,
       };
     });
     // A failed fetch (KMS unreachable) is not remembered: the step's retry asks again.
