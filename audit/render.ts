@@ -24,8 +24,10 @@ export function manifestation(signature: ReplaySignature): string {
   return `${signature.meaning} by ${signature.signer} (${signature.signerId}) at ${utc(signature.signedAt)}`;
 }
 
+/** Verified (the KMS signature and its binding hold), FORGED (and why), or NOT VERIFIED (no public key). */
 export function verdict(signature: ReplaySignature): string {
-  return signature.verified ? 'digest verified' : `NOT VERIFIED: ${signature.problems.join('; ')}`;
+  if (signature.verified) return `verified: KMS signature by ${signature.signingKeyId}`;
+  return `${signature.forged ? 'FORGED' : 'NOT VERIFIED'}: ${signature.problems.join('; ')}`;
 }
 
 /** The history's completeness in one sentence. */

@@ -1,4 +1,4 @@
-import { signatureDigest } from '../handlers/domain/approvals';
+import { manifestProblem, type VerificationKey } from '../handlers/domain/signing';
 import type { ExecutionRecord, HistoryEvent } from '../handlers/domain/execution-record';
 import { userOf } from '../handlers/domain/execution-record';
 import { causeMessage } from '../handlers/shared/errors';
@@ -36,15 +36,28 @@ export interface ReplaySignature {
   approvalId: string;
   signer: string;
   signerId: string;
+  signerSub: string;
   meaning: string;
   reason: string;
   signedAt: string;
   keyIds: string[];
   digest: string;
-  /** The digest matches the fields and the signature names this execution, gate and keys. */
+  /** The KMS key the manifest says signed it. */
+  signingKeyId: string;
+  /** Its KMS signature verifies with the public key and it names this execution, gate and keys. */
   verified: boolean;
+  /** Something is wrong with it (not merely unchecked for want of a public key). */
+  forged: boolean;
   problems: string[];
 }
+
+/** What a replay checks signatures with; without a public key no signature counts as verified. */
+export interface ReplayOptions {
+  publicKey?: VerificationKey;
+}
+
+/** The problem a signature has when no public key was given to check it. */
+export const NO_PUBLIC_KEY = 'its KMS signature was not checked: no public key (--public-key)';
 
 /** The replay of one execution: identical whichever source the history came from. */
 export interface Replay {
@@ -144,8 +157,8 @@ function describeResult(result: unknown): string {
       .join('; ');
   }
   // A gate's check returns the signature it accepted: say so rather than list its fields.
-  if (typeof record.digest === 'string' && typeof record.signer === 'string') {
-    return `accepted the ${String(record.meaning)} signature of ${record.signer} (${String(record.signerId)}): digest and binding checked`;
+  if (typeof record.kmsSignature === 'string' && typeof record.signer === 'string') {
+    return `accepted the ${String(record.meaning)} signature of ${record.signer} (${String(record.signerId)}): KMS signature and binding checked`;
   }
   const scalar = (value: unknown) => value !== null && typeof value !== 'object';
   const list = (value: unknown[]) =>
@@ -160,31 +173,38 @@ function checkSignature(
   raw: unknown,
   state: string,
   expected: { executionArn: string; keyIds: string[] },
+  options: ReplayOptions,
 ): ReplaySignature {
   const candidate = (raw ?? {}) as Partial<Signature>;
   const parsed = Signature.safeParse(raw);
   const problems: string[] = [];
   if (!parsed.success) problems.push('the signature is malformed');
   else {
-    const { digest, ...fields } = parsed.data;
-    if (digest !== signatureDigest(fields)) problems.push('its digest does not match its fields');
+    const fields = parsed.data;
+    const forged = options.publicKey && manifestProblem(fields, options.publicKey);
+    if (forged) problems.push(forged);
     if (fields.executionId !== expected.executionArn)
       problems.push(`it was signed for another execution (${fields.executionId})`);
     if (fields.state !== state) problems.push(`it was signed at another gate (${fields.state})`);
     const missing = expected.keyIds.filter((id) => !fields.keyIds.includes(id));
     if (missing.length > 0) problems.push(`it does not name ${missing.join(', ')}`);
   }
+  const forged = problems.length > 0;
+  if (!options.publicKey) problems.push(NO_PUBLIC_KEY);
   return {
     state,
     approvalId: String(candidate.approvalId ?? ''),
     signer: String(candidate.signer ?? ''),
     signerId: String(candidate.signerId ?? ''),
+    signerSub: String(candidate.signerSub ?? ''),
     meaning: String(candidate.meaning ?? ''),
     reason: String(candidate.reason ?? ''),
     signedAt: String(candidate.signedAt ?? ''),
     keyIds: Array.isArray(candidate.keyIds) ? candidate.keyIds.map(String) : [],
     digest: String(candidate.digest ?? ''),
+    signingKeyId: String(candidate.signingKeyId ?? ''),
     verified: problems.length === 0,
+    forged,
     problems,
   };
 }
@@ -245,11 +265,11 @@ interface Scratch {
 /**
  * Replay an execution from its history alone: one step per state entered (retries folded
  * into the step, redrives numbered, states inside a Map or Parallel placed under it), every
- * signature checked, the outcome and its cause. Events are attributed to their state through
+ * signature checked (its KMS signature with `options.publicKey`), the outcome and its cause. Events are attributed to their state through
  * `previousEventId`, which links each event to the one before it on its own branch, so
  * interleaved branches and Map iterations never lend each other their results or errors.
  */
-export function replay(record: ExecutionRecord): Replay {
+export function replay(record: ExecutionRecord, options: ReplayOptions = {}): Replay {
   const summary = summarize(record.events as EventLike[]);
   const steps: ReplayStep[] = [];
   const signatures: ReplaySignature[] = [];
@@ -415,10 +435,12 @@ export function replay(record: ExecutionRecord): Replay {
         note.lastResult = parse(details(event, TASK_RESULT[type]).output);
         note.failedLast = false;
         if (isGateState(owner.state)) {
-          const signature = checkSignature(note.lastResult, owner.state, {
-            ...record,
-            keyIds: expectedKeys(owner.state),
-          });
+          const signature = checkSignature(
+            note.lastResult,
+            owner.state,
+            { ...record, keyIds: expectedKeys(owner.state) },
+            options,
+          );
           signatures.push(signature);
           owner.did = `${signature.meaning} by ${signature.signer} (${signature.signerId})`;
         }
@@ -433,7 +455,12 @@ export function replay(record: ExecutionRecord): Replay {
         const cause = typeof failure.cause === 'string' ? failure.cause : undefined;
         const rejected = (parse(cause) as { signature?: unknown } | undefined)?.signature;
         if (rejected && isGateState(owner.state)) {
-          const signature = checkSignature(rejected, owner.state, { ...record, keyIds: expectedKeys(owner.state) });
+          const signature = checkSignature(
+            rejected,
+            owner.state,
+            { ...record, keyIds: expectedKeys(owner.state) },
+            options,
+          );
           signatures.push(signature);
           owner.did = `${signature.meaning} by ${signature.signer} (${signature.signerId})`;
         }

@@ -2,7 +2,7 @@ import { GetObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws
 import { entryDigest, type ChainEntry } from '../handlers/domain/archive';
 import type { ExecutionRecord } from '../handlers/domain/execution-record';
 import { sha256Hex } from '../handlers/shared/digest';
-import { replay } from './replay';
+import { replay, type ReplayOptions } from './replay';
 
 /** One thing wrong in the archive, named by the object it was found in. */
 export interface Finding {
@@ -83,15 +83,18 @@ function tampering(key: string, versions: Versions | undefined): Finding[] {
 }
 
 /** What the record itself says is wrong: an incomplete history, a signature that does not belong. */
-function inspectRecord(key: string, record: ExecutionRecord, entry: ChainEntry): Finding[] {
+function inspectRecord(key: string, record: ExecutionRecord, entry: ChainEntry, options: ReplayOptions): Finding[] {
   const findings: Finding[] = [];
   if (record.executionArn !== entry.executionArn)
     findings.push({ key, problem: `holds ${record.executionArn}, but its chain entry names ${entry.executionArn}` });
-  const replayed = replay(record);
+  const replayed = replay(record, options);
   for (const gap of replayed.gaps) findings.push({ key, problem: `incomplete history: ${gap}` });
   for (const signature of replayed.signatures) {
     if (!signature.verified)
-      findings.push({ key, problem: `signature at ${signature.state}: ${signature.problems.join('; ')}` });
+      findings.push({
+        key,
+        problem: `${signature.forged ? 'FORGED ' : ''}signature at ${signature.state}: ${signature.problems.join('; ')}`,
+      });
   }
   return findings;
 }
@@ -99,12 +102,13 @@ function inspectRecord(key: string, record: ExecutionRecord, entry: ChainEntry):
 /**
  * Walk every chain in the evidence archive (or one user's): each entry's digest, its link to
  * the entry before, the record's SHA-256 and content, and S3's version list, which shows any
- * overwrite or delete even where the bytes were made consistent again.
+ * overwrite or delete even where the bytes were made consistent again; every signature's KMS
+ * signature is checked offline with `filter.publicKey` (without it, no signature verifies).
  */
 export async function verifyArchive(
   s3: S3Client,
   bucket: string,
-  filter: { user?: string } = {},
+  filter: { user?: string } & ReplayOptions = {},
   progress: (line: string) => void = () => {},
 ): Promise<VerifyReport> {
   const chainVersions = await versionsUnder(s3, bucket, 'chain/');
@@ -159,7 +163,7 @@ export async function verifyArchive(
         findings.push({ key: entry.recordKey, problem: 'changed: its SHA-256 is not the one chained' });
       }
       try {
-        findings.push(...inspectRecord(entry.recordKey, JSON.parse(body) as ExecutionRecord, entry));
+        findings.push(...inspectRecord(entry.recordKey, JSON.parse(body) as ExecutionRecord, entry, filter));
       } catch {
         findings.push({ key: entry.recordKey, problem: 'unreadable: not an execution record' });
       }

@@ -30,7 +30,7 @@ try {
       waits: 'skip',
       onWaiting: (_state, executionArn) =>
         void decideAllPending({ ...clients, callbacks: tokens }, settings(), executionArn, {
-          signer: { username: 'quality-approver', name: 'Quinn Avery (QA Lead)' },
+          signer: { username: 'quality-approver', sub: 'auto-approve:quality-approver', name: 'Quinn Avery (QA Lead)' },
           meaning: 'APPROVED',
           reason: 'benchmark',
         }),

@@ -69,7 +69,7 @@ try {
         // outside the workflow: counted apart.
         const callsBefore = [...calls.values()].reduce((sum, n) => sum + n, 0);
         await decideAllPending({ ...clients, callbacks: tokens }, approvalsTable, executionArn, {
-          signer: { username: 'quality-approver', name: 'Quinn Avery (QA Lead)' },
+          signer: { username: 'quality-approver', sub: 'auto-approve:quality-approver', name: 'Quinn Avery (QA Lead)' },
           meaning: 'APPROVED',
           reason: 'benchmark',
         });

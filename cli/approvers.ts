@@ -1,5 +1,7 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Command } from 'commander';
 import { table } from '../audit/render';
 import { printable } from '../handlers/shared/printable';
@@ -20,6 +22,7 @@ import {
 import { BASE_DELAY_SECONDS, FREE_ATTEMPTS, unlockIdentity } from '../handlers/domain/sign-in-throttle';
 import { clients, settings } from '../handlers/shared/clients';
 import { InvalidInputError } from '../handlers/shared/errors';
+import { LOCAL_APPROVALS_TABLE } from '../local/seed';
 import { readServerInfo } from '../local/store';
 import { CommandError } from './executions';
 import { EXIT_CODES } from './outcome';
@@ -27,6 +30,8 @@ import { EXIT_CODES } from './outcome';
 /** Where the approvers' pool is looked for, in order. */
 export interface PoolOptions {
   poolId?: string;
+  /** The approvals table that holds keyrot's approver directory. */
+  table?: string;
   stack: string;
   local?: boolean;
 }
@@ -40,9 +45,12 @@ interface Pool {
 const POOL_ENV = 'KEYROT_APPROVER_POOL_ID';
 const POOL_OUTPUT = 'ApproverPoolId';
 const URL_OUTPUT = 'ApprovalUrl';
+const TABLE_ENV = 'KEYROT_APPROVALS_TABLE';
+const TABLE_OUTPUT = 'ApprovalsTableName';
 
 // Created per command, after --region/--profile have reached the environment.
 const cognitoClient = () => new CognitoIdentityProviderClient({ maxAttempts: 4 });
+const ddbClient = () => DynamoDBDocumentClient.from(new DynamoDBClient({ maxAttempts: 4 }));
 
 /** Commander's error for an operator: the one line keyrot prints, with the exit code for it. */
 function commandError(error: unknown, pool?: Pool): unknown {
@@ -113,6 +121,23 @@ async function findPool(options: PoolOptions): Promise<Pool> {
   throw new CommandError(`no approvers' user pool found; tried ${tried.join('; ')}`, EXIT_CODES.NOT_FOUND);
 }
 
+/**
+ * The approvals table that holds the approver directory: --table, else $KEYROT_APPROVALS_TABLE,
+ * else with --local the table local mode seeds, else the deployed stack's ApprovalsTableName output.
+ */
+async function resolveTable(options: PoolOptions): Promise<string> {
+  if (options.table) return options.table;
+  const fromEnv = process.env[TABLE_ENV];
+  if (fromEnv) return fromEnv;
+  if (options.local) return LOCAL_APPROVALS_TABLE;
+  const output = await stackOutput(options.stack, TABLE_OUTPUT);
+  if (output.id) return output.id;
+  throw new CommandError(
+    `no approvals table for the approver directory; tried --table (not given); $${TABLE_ENV} (not set); ${output.miss ?? options.stack}`,
+    EXIT_CODES.NOT_FOUND,
+  );
+}
+
 const utc = (iso: string | undefined) => (iso ? `${iso.slice(0, 19).replace('T', ' ')}` : '-');
 
 /** The approvers as a table, one row each. */
@@ -150,7 +175,7 @@ async function approvalBaseUrl(options: PoolOptions): Promise<string | undefined
 /** `keyrot approvers add`: create the account; Cognito e-mails the temporary password. */
 export async function add(
   username: string,
-  details: { name?: string; email?: string },
+  details: { name?: string; email?: string; principalArn?: string },
   options: PoolOptions & { json: boolean },
 ): Promise<number> {
   // Refuse bad input before any AWS call, the pool lookup included.
@@ -162,9 +187,10 @@ export async function add(
     }
   })();
   const pool = await resolvePool(options);
+  const table = await resolveTable(options);
   let created: Approver;
   try {
-    created = await addApprover(cognitoClient(), pool.id, approver);
+    created = await addApprover({ cognito: cognitoClient(), ddb: ddbClient() }, { poolId: pool.id, table }, approver);
   } catch (error) {
     throw commandError(error, pool);
   }
@@ -172,6 +198,8 @@ export async function add(
   else {
     process.stdout.write(
       `added ${created.username} (${printable(created.name ?? '')}, ${printable(created.email ?? '')}) to user pool ${pool.id}: ${created.status}\n` +
+        `  printed name ${printable(approver.name)} recorded in keyrot's approver directory (table ${table}, sub ${created.sub})` +
+        `${approver.principalArn ? `, linked to ${approver.principalArn}` : ''}\n` +
         `  Cognito e-mails a temporary password; ${created.username} chooses their own at first sign-in.\n`,
     );
   }
@@ -280,6 +308,10 @@ export function registerApprovers(
         .option('--pool-id <id>', `the approvers' user pool (default $${POOL_ENV}, else the stack's output)`)
         .option('--stack <name>', `the deployed stack whose output ${POOL_OUTPUT} names the pool`, 'Keyrot')
         .option(
+          '--table <name>',
+          `the approvals table holding keyrot's approver directory (default $${TABLE_ENV}, else the stack's output ${TABLE_OUTPUT})`,
+        )
+        .option(
           '--local',
           `the pool local mode seeds (${LOCAL_APPROVER_POOL_NAME}) in the local AWS (AWS_ENDPOINT_URL)`,
         )
@@ -294,14 +326,20 @@ export function registerApprovers(
       )
       .argument('<username>', 'the user name they sign with (1-128 of A-Z a-z 0-9 . _ @ + -)')
       .requiredOption('--name <printed name>', 'the printed name on their signatures (21 CFR 11.50), 1-256 characters')
-      .requiredOption('--email <address>', 'where Cognito sends the invitation with the temporary password'),
+      .requiredOption('--email <address>', 'where Cognito sends the invitation with the temporary password')
+      .option(
+        '--principal <arn>',
+        'the IAM user or role ARN this approver also acts as: they may never approve a rotation it requested',
+      ),
   )
     .addHelpText(
       'after',
       `
 No password is set or printed: the approver chooses one at first sign-in, on the page
 <approval URL>/password (status FORCE_CHANGE_PASSWORD until then; the URL is printed when
-known). The printed name is the administrator's to set.
+known). The printed name is the administrator's to set: keyrot keeps it in its own approver
+directory (the approvals table, by the account's sub) and signatures print it from there, so an
+approver who rewrites their own Cognito "name" changes nothing keyrot records.
 To sign, the user name must also be on the allow-list (-c keyrot:approvers=<names>).
 ${EXAMPLES_AND_CODES}`,
     )
@@ -309,7 +347,7 @@ ${EXAMPLES_AND_CODES}`,
       aws.awsOptions(options);
       process.exitCode = await add(
         username,
-        { name: options.name, email: options.email },
+        { name: options.name, email: options.email, principalArn: options.principal },
         { ...options, json: Boolean(options.json) },
       );
     });

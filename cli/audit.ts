@@ -1,11 +1,18 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { renderHtml } from '../audit/html';
 import { renderReplay, type Format } from '../audit/render';
 import { replay } from '../audit/replay';
 import { verifyArchive } from '../audit/verify';
 import { listKeys, readChain } from '../handlers/domain/archive';
 import type { ExecutionRecord } from '../handlers/domain/execution-record';
-import { clients } from '../handlers/shared/clients';
+import {
+  publicKeyPem,
+  verificationKey,
+  verificationKeyFromPem,
+  type VerificationKey,
+} from '../handlers/domain/signing';
+import { clients, settings } from '../handlers/shared/clients';
+import { InvalidInputError } from '../handlers/shared/errors';
 import { findExecution } from '../local/store';
 import { apiSource, CommandError, localSource, readArchived, type ExecutionSummary } from './executions';
 import { printExecutions } from './operate';
@@ -19,6 +26,46 @@ export interface AuditOptions {
   output?: string;
   bucket?: string;
   stateMachineArn?: string;
+  /** A PEM file with keyrot's signing public key (`keyrot public-key`). */
+  publicKey?: string;
+}
+
+/**
+ * The key signatures are checked with: --public-key, a PEM file (offline: no AWS access), else
+ * the signing key's own public key from KMS ($KEYROT_SIGNING_KEY_ID), else none, and then no
+ * signature counts as verified.
+ */
+export async function resolvePublicKey(file: string | undefined): Promise<VerificationKey | undefined> {
+  if (file) {
+    let pem: string;
+    try {
+      pem = readFileSync(file, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new CommandError(`cannot read --public-key ${file} (${code})`, EXIT_CODES.INVALID);
+    }
+    try {
+      return verificationKeyFromPem(pem, `--public-key ${file}`);
+    } catch (error) {
+      if (error instanceof InvalidInputError) throw new CommandError(error.message, EXIT_CODES.INVALID);
+      throw error;
+    }
+  }
+  const config = settings();
+  return config.signingKeyId ? verificationKey(clients.kms, config) : undefined;
+}
+
+/** `keyrot public-key`: the signing key's public half as PEM, for auditors to verify offline with. */
+export async function exportPublicKey(options: { keyId?: string }): Promise<number> {
+  const signingKeyId = options.keyId ?? settings().signingKeyId;
+  if (!signingKeyId) {
+    throw new CommandError(
+      "no signing key: pass --key-id or set KEYROT_SIGNING_KEY_ID (the stack's output SigningKeyArn)",
+      EXIT_CODES.INVALID,
+    );
+  }
+  process.stdout.write(publicKeyPem(await verificationKey(clients.kms, { signingKeyId })));
+  return 0;
 }
 
 /**
@@ -46,8 +93,9 @@ async function readFrom(id: string, options: AuditOptions, progress: (line: stri
 /** `keyrot audit <execution>`: the replay of one execution in the chosen format. */
 export async function auditExecution(id: string, options: AuditOptions): Promise<number> {
   const progress = (line: string) => process.stderr.write(`${line}\n`);
+  const publicKey = await resolvePublicKey(options.publicKey);
   const record = await readFrom(id, options, progress);
-  const replayed = replay(record);
+  const replayed = replay(record, { publicKey });
   const text =
     options.format === 'html' ? renderHtml(replayed, record.definition) : renderReplay(replayed, options.format);
   if (options.output) {
@@ -58,7 +106,11 @@ export async function auditExecution(id: string, options: AuditOptions): Promise
   }
   if (!replayed.complete) progress(`keyrot: the history is INCOMPLETE: ${replayed.gaps.join('; ')}`);
   const unverified = replayed.signatures.filter((signature) => !signature.verified);
-  if (unverified.length > 0) progress(`keyrot: ${unverified.length} signature(s) do NOT verify`);
+  const forged = unverified.filter((signature) => signature.forged).length;
+  if (unverified.length > 0)
+    progress(`keyrot: ${unverified.length} signature(s) do NOT verify${forged > 0 ? ` (${forged} FORGED)` : ''}`);
+  if (!publicKey && replayed.signatures.length > 0)
+    progress('keyrot: no public key to check signatures with: pass --public-key key.pem (keyrot public-key)');
   return replayed.complete && unverified.length === 0 ? 0 : EXIT_CODES.TAMPERED;
 }
 
@@ -106,9 +158,15 @@ export async function auditUser(
 }
 
 /** `keyrot verify`: walk the archive's chains; exit 8 on any changed, missing or reordered record. */
-export async function verify(options: { bucket?: string; user?: string; json: boolean }): Promise<number> {
+export async function verify(options: {
+  bucket?: string;
+  user?: string;
+  json: boolean;
+  publicKey?: string;
+}): Promise<number> {
   if (!options.bucket) throw new CommandError('no archive bucket: pass --bucket or set KEYROT_ARCHIVE_BUCKET', 2);
-  const report = await verifyArchive(clients.s3, options.bucket, { user: options.user }, (line) => {
+  const publicKey = await resolvePublicKey(options.publicKey);
+  const report = await verifyArchive(clients.s3, options.bucket, { user: options.user, publicKey }, (line) => {
     if (!options.json) process.stderr.write(`${line}\n`);
   });
   if (options.json) process.stdout.write(`${JSON.stringify(report)}\n`);

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { renderHtml } from '../audit/html';
 import { replay } from '../audit/replay';
 import { verifyArchive } from '../audit/verify';
-import { clients } from '../handlers/shared/clients';
+import { verificationKey } from '../handlers/domain/signing';
+import { clients, settings } from '../handlers/shared/clients';
 import { findExecution, storeDir } from '../local/store';
 import { startMoto } from '../local/moto';
 import { seedKeyrotResources, seedUser, type LocalKey } from '../local/seed';
@@ -105,7 +106,9 @@ export async function demo(out: Output, options: { json: boolean }): Promise<num
     out.progress(`  new key ${current.accessKeyId} signs as: ${await whoIs(moto.endpoint, current)}`);
     out.progress(`  old key ${old.accessKeyId} signs as: ${await whoIs(moto.endpoint, old)}`);
 
-    const report = await verifyArchive(clients.s3, environment.KEYROT_ARCHIVE_BUCKET);
+    const report = await verifyArchive(clients.s3, environment.KEYROT_ARCHIVE_BUCKET, {
+      publicKey: await verificationKey(clients.kms, settings()),
+    });
     out.progress(
       `  evidence archive s3://${report.bucket}: ${report.records} record(s), chain ${report.findings.length === 0 ? 'verified' : `BROKEN: ${report.findings.map((f) => f.problem).join('; ')}`}`,
     );
@@ -114,7 +117,10 @@ export async function demo(out: Output, options: { json: boolean }): Promise<num
     if (latest) {
       const file = path.join(path.dirname(storeDir()), 'audit', `${latest.name}.html`);
       mkdirSync(path.dirname(file), { recursive: true });
-      writeFileSync(file, renderHtml(replay(latest), latest.definition));
+      writeFileSync(
+        file,
+        renderHtml(replay(latest, { publicKey: await verificationKey(clients.kms, settings()) }), latest.definition),
+      );
       out.progress(`  audit report: ${file} (or: keyrot audit ${latest.name} --local)`);
     }
     return code;

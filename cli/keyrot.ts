@@ -2,7 +2,7 @@ import { userInfo } from 'node:os';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { listApprovals, signFromTerminal } from './approve';
 import { registerApprovers } from './approvers';
-import { auditExecution, auditUser, verify, type HistorySource } from './audit';
+import { auditExecution, auditUser, exportPublicKey, verify, type HistorySource } from './audit';
 import { confirmConsumer } from './confirm';
 import { demo } from './demo';
 import { doctor } from './doctor';
@@ -414,6 +414,10 @@ withSource(
     .option('--user <user>', 'list every rotation of this user instead (local store, API and archive)')
     .option('--since <date>', 'with --user: only rotations started at or after this date', date('--since'))
     .option('--bucket <bucket>', 'the evidence archive (default $KEYROT_ARCHIVE_BUCKET)')
+    .option(
+      '--public-key <file>',
+      "check every signature offline with keyrot's public key (PEM, from keyrot public-key); default: from KMS ($KEYROT_SIGNING_KEY_ID)",
+    )
     .option('--json', 'with --user: print one JSON array'),
 )
   .addHelpText(
@@ -422,10 +426,13 @@ withSource(
 --from auto reads a local run when one has that name, else the Step Functions API, and falls
 back to the evidence archive once Step Functions has forgotten the execution (90 days).
 Every format shows the same replay; html is one self-contained file with the state graph and
-the path taken highlighted.
+the path taken highlighted. Each signature shows "verified" (its KMS signature over the
+manifest checks with the public key and it names this execution, gate and keys), "FORGED"
+with the reason, or "NOT VERIFIED" when no public key was available.
 
 Examples:
   keyrot audit build-bot-20261123
+  keyrot audit build-bot-20261123 --from archive --public-key keyrot-signing.pem
   keyrot audit arn:aws:states:…:execution:Keyrot-rotation:build-bot-20260301 --from archive --format html -o audit.html
   keyrot audit --user build-bot --since 2026-01-01
 
@@ -439,6 +446,7 @@ Exit codes: 0 complete and every signature verified; 8 incomplete history or a s
       output: options.output,
       bucket: options.bucket ?? process.env.KEYROT_ARCHIVE_BUCKET,
       stateMachineArn: options.stateMachineArn ?? process.env.KEYROT_STATE_MACHINE_ARN,
+      publicKey: options.publicKey,
     };
     if (options.user) {
       process.exitCode = await auditUser(options.user, {
@@ -460,17 +468,24 @@ withAws(
     .description('Check the evidence archive: every record, digest and chain link; tampering fails loudly.')
     .option('--user <user>', "only this user's chain")
     .option('--bucket <bucket>', 'the evidence archive (default $KEYROT_ARCHIVE_BUCKET)')
+    .option(
+      '--public-key <file>',
+      "check every signature offline with keyrot's public key (PEM, from keyrot public-key); default: from KMS ($KEYROT_SIGNING_KEY_ID)",
+    )
     .option('--json', 'print the report as one JSON object'),
 )
   .addHelpText(
     'after',
     `
 Checks each chain entry's SHA-256, its link to the entry before, the record's SHA-256, the
-signatures inside each record, gaps in the sequence, records in no chain, and S3's version
-list (an overwrite or delete shows there even when the bytes were made consistent again).
+signatures inside each record (each one's KMS signature over its manifest, offline with the
+public key), gaps in the sequence, records in no chain, and S3's version list (an overwrite or
+delete shows there even when the bytes were made consistent again). Without a public key no
+signature verifies.
 
 Examples:
-  keyrot verify
+  keyrot public-key > keyrot-signing.pem
+  keyrot verify --public-key keyrot-signing.pem
   keyrot verify --user build-bot --json
 
 Exit codes: 0 intact, 8 something changed, missing or out of order, 9 no records for --user`,
@@ -481,7 +496,32 @@ Exit codes: 0 intact, 8 something changed, missing or out of order, 9 no records
       bucket: options.bucket ?? process.env.KEYROT_ARCHIVE_BUCKET,
       user: options.user,
       json: Boolean(options.json),
+      publicKey: options.publicKey,
     });
+  });
+
+withAws(
+  program
+    .command('public-key')
+    .description("Print keyrot's signing public key (PEM): what auditors verify signatures with, offline.")
+    .option('--key-id <arn>', "the signing key (default $KEYROT_SIGNING_KEY_ID; the stack's output SigningKeyArn)"),
+)
+  .addHelpText(
+    'after',
+    `
+One KMS GetPublicKey call; the private key never leaves KMS. Hand the file to an auditor:
+keyrot verify --public-key <file> and keyrot audit --public-key <file> then need no AWS access
+to check a signature.
+
+Examples:
+  keyrot public-key > keyrot-signing.pem
+  keyrot public-key --key-id arn:aws:kms:eu-west-1:123456789012:key/… > keyrot-signing.pem
+
+Exit codes: 0 printed, 2 no signing key configured`,
+  )
+  .action(async (options) => {
+    awsOptions(options);
+    process.exitCode = await exportPublicKey({ keyId: options.keyId });
   });
 
 withAws(

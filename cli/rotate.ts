@@ -199,7 +199,12 @@ export async function rotateLocally(
         }
         if (!options.autoApprove) return showApprovalLinks(executionArn, state, out);
         const signatures = await decideAllPending({ ...clients, callbacks: tokens }, settings(), executionArn, {
-          signer: { username: options.autoApprove, name: `${options.autoApprove} (auto-approved from the terminal)` },
+          // No password and no directory identity: the sub says so, and the manifest is still KMS-signed.
+          signer: {
+            username: options.autoApprove,
+            sub: `auto-approve:${options.autoApprove}`,
+            name: `${options.autoApprove} (auto-approved from the terminal)`,
+          },
           meaning: 'APPROVED',
           reason: `auto-approved from the terminal by ${options.autoApprove}`,
         });

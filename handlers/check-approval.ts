@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { checkApproval } from './domain/approvals';
+import { verificationKey } from './domain/signing';
+import { clients, settings } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
 
 const Request = z.object({
@@ -9,5 +11,7 @@ const Request = z.object({
   keyIds: z.array(z.string()),
 });
 
-/** Check Approval: the state after a gate accepts only a valid APPROVED signature (fails closed). */
-export const handler = lambdaHandler(Request, async ({ signature, ...expected }) => checkApproval(signature, expected));
+/** Check Approval: the state after a gate accepts only a KMS-signed APPROVED signature for it (fails closed). */
+export const handler = lambdaHandler(Request, async ({ signature, ...expected }) =>
+  checkApproval(signature, expected, await verificationKey(clients.kms, settings())),
+);

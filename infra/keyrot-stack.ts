@@ -112,6 +112,15 @@ const SECRET_KMS_ACTIONS: Partial<Record<HandlerName, string[]>> = {
   'roll-back': ['kms:Decrypt'],
 };
 
+/** Who uses the approval signing key: the approval function signs, the checks before and at deletion verify. */
+const SIGNING_KEY_ACTIONS: Partial<Record<FunctionName, string[]>> = {
+  'approval-api': ['kms:Sign'],
+  // Verification is offline with the public key, fetched once per container.
+  'check-approval': ['kms:GetPublicKey'],
+  'deactivate-key': ['kms:GetPublicKey'],
+  'delete-key': ['kms:GetPublicKey'],
+};
+
 /** What the approval surface does with the approvals table: request-approval writes, approval-api decides. */
 const TABLE_ACTIONS = {
   // Scan finds this execution's stale pending request when a retried gate supersedes it.
@@ -182,6 +191,15 @@ export class KeyrotStack extends Stack {
       }),
     );
 
+    // Approval signatures (21 CFR 11.70): an asymmetric key whose private half never leaves KMS;
+    // auditors verify with its public key, offline. Retained: old signatures must stay verifiable.
+    const signingKey = new kms.Key(this, 'SigningKey', {
+      description: 'keyrot: approval signatures (ECDSA over the canonical signature manifest)',
+      keySpec: kms.KeySpec.ECC_NIST_P256,
+      keyUsage: kms.KeyUsage.SIGN_VERIFY,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
     const topic = new sns.Topic(this, 'Notifications', { masterKey: key, enforceSSL: true });
     const alarms = new sns.Topic(this, 'Alarms', { masterKey: key, enforceSSL: true });
     // enforceSSL replaces the default topic policy: CloudWatch, a service, needs its own allow.
@@ -229,7 +247,10 @@ export class KeyrotStack extends Stack {
     const approverPool = new cognito.UserPool(this, 'Approvers', {
       selfSignUpEnabled: false,
       signInAliases: { username: true },
-      standardAttributes: { fullname: { required: true, mutable: true } },
+      // The printed name signatures carry lives in keyrot's approver directory; the pool's `name`
+      // is shown by keyrot approvers list only. Not required: required attributes must be
+      // writable by the app client, and approvers may write none that keyrot trusts.
+      standardAttributes: { fullname: { required: false, mutable: true } },
       passwordPolicy: {
         minLength: 12,
         requireDigits: true,
@@ -246,6 +267,8 @@ export class KeyrotStack extends Stack {
       preventUserExistenceErrors: true,
       // Signing is user name and password on keyrot's own page: no hosted UI, no OAuth flows or callbacks.
       disableOAuth: true,
+      // An approver's own access token may not rewrite their name (or anything keyrot reads).
+      writeAttributes: new cognito.ClientAttributes().withStandardAttributes({ email: true }),
     });
     const linkKey = new secretsmanager.Secret(this, 'ApprovalLinkKey', {
       description: 'keyrot: HMAC key for approval links and CSRF tokens',
@@ -260,6 +283,7 @@ export class KeyrotStack extends Stack {
       KEYROT_TOPIC_ARN: topic.topicArn,
       KEYROT_APPROVALS_TABLE: approvals.tableName,
       KEYROT_KMS_KEY_ID: key.keyArn,
+      KEYROT_SIGNING_KEY_ID: signingKey.keyArn,
       KEYROT_LINK_KEY_SECRET: linkKey.secretArn,
       ...(props.memberAccounts
         ? {
@@ -316,6 +340,7 @@ export class KeyrotStack extends Stack {
     approvalApi.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [linkKey.secretArn] }),
     );
+    signingKey.grant(approvalApi, ...(SIGNING_KEY_ACTIONS['approval-api'] ?? []));
 
     // Into member accounts only through their KeyrotMember role (which demands the external id).
     const memberRoles =
@@ -344,6 +369,8 @@ export class KeyrotStack extends Stack {
         if (kmsActions) key.grant(fn, ...kmsActions);
       }
       if (NOTIFIERS.includes(name)) topic.grantPublish(fn);
+      const signingActions = SIGNING_KEY_ACTIONS[name];
+      if (signingActions) signingKey.grant(fn, ...signingActions);
       if (props.memberAccounts && (iamActions || secretActions)) fn.addToRolePolicy(assumeMemberRole);
       functions[name] = fn;
     }
@@ -511,6 +538,7 @@ export class KeyrotStack extends Stack {
     new CfnOutput(this, 'ApprovalUrl', { value: approvalUrl.url });
     new CfnOutput(this, 'ApproverPoolId', { value: approverPool.userPoolId });
     new CfnOutput(this, 'ApprovalLinkKeyArn', { value: linkKey.secretArn });
+    new CfnOutput(this, 'SigningKeyArn', { value: signingKey.keyArn });
     new CfnOutput(this, 'AlarmTopicArn', { value: alarms.topicArn });
     this.lambdas = { ...functions, ...this.scanFunctions, 'approval-api': approvalApi, 'archive-execution': archiver };
     // `handler=roleArn,...`: what `keyrot doctor` simulates each handler's calls against.

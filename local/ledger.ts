@@ -19,6 +19,7 @@ export const RESOURCE_KINDS = [
   'rotation-execution',
   'member-role',
   'approver-pool',
+  'signing-key',
   'any',
   // No IAM authorization at all (GetCallerIdentity, a sign-in): recorded, never evaluated.
   'none',
@@ -177,6 +178,12 @@ function target(
         arn: role,
         context: externalId ? { 'sts:ExternalId': externalId } : {},
       };
+    }
+    case 'kms': {
+      const key = text(input.KeyId) ?? '';
+      const signing = env.KEYROT_SIGNING_KEY_ID;
+      const ours = !!signing && (key === signing || signing.endsWith(`/${key}`));
+      return { kind: ours ? 'signing-key' : 'unknown', arn: key, context: {} };
     }
     case 'cognito-idp': {
       const pool = text(input.UserPoolId);

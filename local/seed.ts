@@ -7,6 +7,8 @@ import {
   CreateUserPoolCommand,
 } from '@aws-sdk/client-cognito-identity-provider';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   CreateAccessKeyCommand,
   CreateRoleCommand,
@@ -20,6 +22,7 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { putDirectoryEntry } from '../handlers/domain/approvers';
 
 /** Credentials of an IAM user (or an assumed role) in the local AWS. */
 export interface LocalKey {
@@ -42,7 +45,11 @@ export interface LocalEnvironment {
   KEYROT_APPROVER_POOL_ID: string;
   KEYROT_APPROVER_CLIENT_ID: string;
   KEYROT_ARCHIVE_BUCKET: string;
+  KEYROT_SIGNING_KEY_ID: string;
 }
+
+/** The approvals table local mode creates (it also holds the approver directory). */
+export const LOCAL_APPROVALS_TABLE = 'keyrot-approvals';
 
 /** The local evidence archive: a bucket with Object Lock, as the stack creates it. */
 export const LOCAL_ARCHIVE_BUCKET = 'keyrot-evidence';
@@ -99,7 +106,7 @@ export async function seedKeyrotResources(endpoint: string): Promise<LocalEnviro
   const topic = await client(SNSClient, endpoint).send(new CreateTopicCommand({ Name: 'keyrot-notifications' }));
   await client(DynamoDBClient, endpoint).send(
     new CreateTableCommand({
-      TableName: 'keyrot-approvals',
+      TableName: LOCAL_APPROVALS_TABLE,
       KeySchema: [{ AttributeName: 'approvalId', KeyType: 'HASH' }],
       AttributeDefinitions: [{ AttributeName: 'approvalId', AttributeType: 'S' }],
       BillingMode: 'PAY_PER_REQUEST',
@@ -109,6 +116,14 @@ export async function seedKeyrotResources(endpoint: string): Promise<LocalEnviro
     new CreateSecretCommand({ Name: 'keyrot/approval-link-key', SecretString: randomBytes(32).toString('hex') }),
   );
   const approvers = await seedApprovers(endpoint);
+  // The approval signing key, as the stack creates it: asymmetric, sign and verify only.
+  const signingKey = await client(KMSClient, endpoint).send(
+    new CreateKeyCommand({
+      Description: 'keyrot: approval signatures',
+      KeyUsage: 'SIGN_VERIFY',
+      KeySpec: 'ECC_NIST_P256',
+    }),
+  );
   // Object Lock turns versioning on; retention is set per object by the archiver.
   await new S3Client({ endpoint, region: REGION, credentials: bootstrap, forcePathStyle: true }).send(
     new CreateBucketCommand({ Bucket: LOCAL_ARCHIVE_BUCKET, ObjectLockEnabledForBucket: true }),
@@ -119,7 +134,7 @@ export async function seedKeyrotResources(endpoint: string): Promise<LocalEnviro
     AWS_ACCESS_KEY_ID: AccessKey?.AccessKeyId ?? '',
     AWS_SECRET_ACCESS_KEY: AccessKey?.SecretAccessKey ?? '',
     KEYROT_TOPIC_ARN: topic.TopicArn ?? '',
-    KEYROT_APPROVALS_TABLE: 'keyrot-approvals',
+    KEYROT_APPROVALS_TABLE: LOCAL_APPROVALS_TABLE,
     KEYROT_SECRET_PREFIX: 'keyrot/',
     KEYROT_LINK_KEY_SECRET: linkKey.ARN ?? 'keyrot/approval-link-key',
     KEYROT_APPROVERS: DEMO_APPROVERS.filter((approver) => approver.allowed)
@@ -128,6 +143,7 @@ export async function seedKeyrotResources(endpoint: string): Promise<LocalEnviro
     KEYROT_APPROVER_POOL_ID: approvers.poolId,
     KEYROT_APPROVER_CLIENT_ID: approvers.clientId,
     KEYROT_ARCHIVE_BUCKET: LOCAL_ARCHIVE_BUCKET,
+    KEYROT_SIGNING_KEY_ID: signingKey.KeyMetadata?.Arn ?? '',
   };
 }
 
@@ -140,11 +156,14 @@ async function seedApprovers(endpoint: string): Promise<{ poolId: string; client
     new CreateUserPoolClientCommand({
       UserPoolId: poolId,
       ClientName: 'signing',
-      ExplicitAuthFlows: ['ALLOW_USER_PASSWORD_AUTH'],
+      ExplicitAuthFlows: ['ALLOW_USER_PASSWORD_AUTH', 'ALLOW_REFRESH_TOKEN_AUTH'],
+      // As the stack sets it (moto does not enforce it): approvers write no attribute of their own.
+      WriteAttributes: ['email'],
     }),
   );
+  const ddb = DynamoDBDocumentClient.from(client(DynamoDBClient, endpoint));
   for (const approver of DEMO_APPROVERS) {
-    await cognito.send(
+    const created = await cognito.send(
       new AdminCreateUserCommand({
         UserPoolId: poolId,
         Username: approver.username,
@@ -152,6 +171,13 @@ async function seedApprovers(endpoint: string): Promise<{ poolId: string; client
         MessageAction: 'SUPPRESS',
       }),
     );
+    const sub = created.User?.Attributes?.find((attribute) => attribute.Name === 'sub')?.Value ?? '';
+    await putDirectoryEntry(ddb, LOCAL_APPROVALS_TABLE, {
+      sub,
+      username: approver.username,
+      name: approver.name,
+      addedAt: new Date().toISOString(),
+    });
     await cognito.send(
       new AdminSetUserPasswordCommand({
         UserPoolId: poolId,

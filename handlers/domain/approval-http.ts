@@ -28,9 +28,9 @@ export interface HttpResponse {
 }
 
 export interface ApprovalApiDeps {
-  clients: Pick<Clients, 'ddb' | 'secrets' | 'cognito'>;
+  clients: Pick<Clients, 'ddb' | 'secrets' | 'cognito' | 'kms'>;
   callbacks: TaskCallbacks;
-  config: Pick<Settings, 'approvalsTable' | 'approvers' | 'approverClientId' | 'linkKeySecret'>;
+  config: Pick<Settings, 'approvalsTable' | 'approvers' | 'approverClientId' | 'linkKeySecret' | 'signingKeyId'>;
   now?: () => Date;
   /** Where consumers' proofs are replayed (default: from configuration, see stsEndpoint()). */
   stsEndpoint?: string;
@@ -222,7 +222,7 @@ async function sign(
   if (refused) return refuse(403, 'Not allowed to sign', refused);
   try {
     const signature = await decide(
-      { ddb: deps.clients.ddb, callbacks: deps.callbacks },
+      { ddb: deps.clients.ddb, kms: deps.clients.kms, callbacks: deps.callbacks },
       deps.config,
       { approvalId: record.approvalId, signer, meaning, reason },
       now,

@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Clients, Settings } from '../shared/clients';
-import { canonicalJson, sha256Hex } from '../shared/digest';
-import { ApprovalExpiredError, InvalidApprovalError, InvalidInputError } from '../shared/errors';
+import { ApprovalExpiredError, ForgedSignatureError, InvalidApprovalError, InvalidInputError } from '../shared/errors';
 import { logger } from '../shared/logger';
 import { GATE_STATES, Signature, type KeySummary, type RotationState } from '../shared/schemas';
 import { approvalLink, loadLinkKey } from './approval-links';
 import { notify } from './notify';
 import { oldKeyUse, type OldKeyUse } from './old-key-use';
 import type { FailedSignIn } from './sign-in-throttle';
+import { manifestProblem, signManifest, type VerificationKey } from './signing';
 
 export type Gate = keyof typeof GATE_STATES;
 
@@ -56,10 +56,15 @@ export interface TaskCallbacks {
   sendTaskFailure(taskToken: string, error: string, cause: string): Promise<void>;
 }
 
-/** Who signs: the user name that authenticated and the printed name the pool holds for it. */
+/** Who signs: the account that authenticated, and what keyrot's approver directory holds for it. */
 export interface Signer {
   username: string;
+  /** The pool's immutable id for the account: what separation of duties compares. */
+  sub: string;
+  /** The printed name an administrator set in the directory (never the pool's own `name`). */
   name: string;
+  /** The IAM principal the directory links the approver to, when an administrator set one. */
+  principalArn?: string;
 }
 
 type GateState = RotationState & { created?: { newKeyId: string }; distributed?: { distributedAt: string } };
@@ -160,24 +165,22 @@ export async function requestApproval(
   return { approvalId: record.approvalId, expiresAt: record.expiresAt };
 }
 
-/** SHA-256 over the canonical JSON (sorted keys) of a signature's other fields. */
-export function signatureDigest(fields: Omit<Signature, 'digest'>): string {
-  return sha256Hex(canonicalJson(fields));
-}
-
 /**
- * The state after a gate: accept only a well-formed APPROVED signature whose digest checks
- * and which names this execution, this gate and these keys. Anything else fails closed.
+ * The state after a gate, and every destructive step: accept only a well-formed APPROVED
+ * signature whose KMS signature verifies with `key` (ForgedSignature otherwise) and which names
+ * this execution, this gate and these keys (InvalidApproval otherwise). Anything else fails closed.
  */
 export function checkApproval(
   signature: unknown,
   expected: { executionId: string; gate: Gate; keyIds: string[] },
+  key: VerificationKey,
 ): Signature {
   const parsed = Signature.safeParse(signature);
   if (!parsed.success) throw new InvalidApprovalError('the approval gate returned a malformed signature');
-  const { digest, ...fields } = parsed.data;
+  const fields = parsed.data;
+  const forged = manifestProblem(fields, key);
+  if (forged) throw new ForgedSignatureError(`approval ${fields.approvalId} refused: ${forged}`);
   const problems = [
-    digest !== signatureDigest(fields) && 'its digest does not match its fields',
     fields.executionId !== expected.executionId && 'it was signed for another execution',
     fields.state !== GATE_STATES[expected.gate] && 'it was signed at another gate',
     expected.keyIds.some((id) => !fields.keyIds.includes(id)) && 'it does not name these keys',
@@ -294,11 +297,14 @@ export function refusal(
   if (record.status === 'EXPIRED' || now.toISOString() > record.expiresAt) {
     return `this approval expired at ${record.expiresAt}`;
   }
+  // Stable identities only (the pool's sub, the immutable user name, the IAM principal the
+  // directory links): a printed name is text anyone with the right to set it could copy.
   const same = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
-  const identities = [signer.username, signer.name];
+  const identities = [signer.sub, signer.username, signer.principalArn].filter((id): id is string => !!id);
   if (identities.some((id) => same(id, record.requestedBy)))
     return 'you requested this rotation, so you may not approve it';
-  if (identities.some((id) => same(id, record.userName)))
+  const principalUser = /^arn:aws[\w-]*:iam::\d{12}:user\/(?:.*\/)?([^/]+)$/.exec(signer.principalArn ?? '')?.[1];
+  if ([signer.username, principalUser].some((id) => id !== undefined && same(id, record.userName)))
     return 'this is your own access key, so you may not approve it';
   if (!config.approvers.some((allowed) => same(allowed, signer.username))) {
     return `${signer.username} is not on the approver list for keyrot`;
@@ -315,8 +321,8 @@ const TOKEN_GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken'])
  * the allow-list. Approving sends the signature record; rejecting fails the task.
  */
 export async function decide(
-  { ddb, callbacks }: Pick<Clients, 'ddb'> & { callbacks: TaskCallbacks },
-  config: Pick<Settings, 'approvalsTable' | 'approvers'>,
+  { ddb, kms, callbacks }: Pick<Clients, 'ddb' | 'kms'> & { callbacks: TaskCallbacks },
+  config: Pick<Settings, 'approvalsTable' | 'approvers' | 'signingKeyId'>,
   decision: { approvalId: string; signer: Signer; meaning: Signature['meaning']; reason: string },
   now: Date = new Date(),
 ): Promise<Signature> {
@@ -327,7 +333,8 @@ export async function decide(
   const reason = decision.reason.trim();
   if (!reason) throw new InvalidApprovalError('a reason is required');
 
-  const fields: Omit<Signature, 'digest'> = {
+  // Signed before the single-use write: a signature that is not on the record resumes nothing.
+  const signature = await signManifest(kms, config, {
     approvalId: record.approvalId,
     executionId: record.executionId,
     state: record.state,
@@ -335,11 +342,11 @@ export async function decide(
     keyIds: record.keyIds,
     signer: decision.signer.name,
     signerId: decision.signer.username,
+    signerSub: decision.signer.sub,
     meaning: decision.meaning,
     reason,
     signedAt: now.toISOString(),
-  };
-  const signature: Signature = { ...fields, digest: signatureDigest(fields) };
+  });
   if (!(await closePending({ ddb }, config, record.approvalId, decision.meaning, { signature }))) {
     throw new InvalidApprovalError('this approval was already decided');
   }
@@ -378,8 +385,8 @@ export async function decide(
  * (allow-list, requester, expiry, single use).
  */
 export async function decideAllPending(
-  deps: Pick<Clients, 'ddb'> & { callbacks: TaskCallbacks },
-  config: Pick<Settings, 'approvalsTable' | 'approvers'>,
+  deps: Pick<Clients, 'ddb' | 'kms'> & { callbacks: TaskCallbacks },
+  config: Pick<Settings, 'approvalsTable' | 'approvers' | 'signingKeyId'>,
   executionId: string,
   decision: { signer: Signer; meaning: Signature['meaning']; reason: string },
 ): Promise<Signature[]> {

@@ -6,6 +6,7 @@ import {
 import type { Clients, Settings } from '../shared/clients';
 import { InvalidInputError } from '../shared/errors';
 import type { Signer } from './approvals';
+import { directoryEntry } from './approvers';
 
 /**
  * A sign-in at signing did not give a signer: wrong password, unknown or disabled user, an account
@@ -50,11 +51,13 @@ async function signIn(
 
 /**
  * Authenticate an approver at the moment of signing (21 CFR 11.200: ID and password) against
- * the Cognito user pool, and return the printed name the pool holds, never one from the form.
+ * the Cognito user pool, and return who signs: the pool's `sub` and user name, and the printed
+ * name keyrot's directory holds for that `sub`, never the pool's `name` (its owner can rewrite it)
+ * and never one from the form.
  */
 export async function authenticateApprover(
-  { cognito }: Pick<Clients, 'cognito'>,
-  config: Pick<Settings, 'approverClientId'>,
+  { cognito, ddb }: Pick<Clients, 'cognito' | 'ddb'>,
+  config: Pick<Settings, 'approverClientId' | 'approvalsTable'>,
   credentials: { username: string; password: string },
 ): Promise<Signer> {
   const auth = await signIn(cognito, config, credentials.username, credentials.password, (error) =>
@@ -63,9 +66,21 @@ export async function authenticateApprover(
   const accessToken = auth.AuthenticationResult?.AccessToken;
   if (!accessToken) throw new SignInRefusedError(`sign-in is not complete (${auth.ChallengeName ?? 'no token'})`);
   const user = await cognito.send(new GetUserCommand({ AccessToken: accessToken }));
-  const name = user.UserAttributes?.find((attribute) => attribute.Name === 'name')?.Value;
-  if (!name) throw new SignInRefusedError(`the account has no printed name (attribute "name")`);
-  return { username: user.Username ?? credentials.username, name };
+  const sub = user.UserAttributes?.find((attribute) => attribute.Name === 'sub')?.Value;
+  if (!sub) throw new SignInRefusedError(`the account ${user.Username} has no sub`);
+  if (!config.approvalsTable) throw new InvalidInputError('KEYROT_APPROVALS_TABLE is not configured');
+  const entry = await directoryEntry(ddb, config.approvalsTable, sub);
+  if (!entry || entry.username !== user.Username) {
+    throw new SignInRefusedError(
+      `the account ${user.Username} is not in keyrot's approver directory: ask the administrator (keyrot approvers add)`,
+    );
+  }
+  return {
+    username: entry.username,
+    sub,
+    name: entry.name,
+    ...(entry.principalArn ? { principalArn: entry.principalArn } : {}),
+  };
 }
 
 /**

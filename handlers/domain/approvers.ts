@@ -8,6 +8,7 @@ import {
   type CognitoIdentityProviderClient,
   type UserType,
 } from '@aws-sdk/client-cognito-identity-provider';
+import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { InvalidInputError } from '../shared/errors';
 
 /** The name of the approvers' pool local mode seeds into moto (local/seed.ts creates it). */
@@ -34,11 +35,30 @@ export interface NewApprover {
   /** The printed name on every signature (21 CFR 11.50), set here and never by the approver. */
   name: string;
   email: string;
+  /** The IAM principal this approver also acts as (never may they approve what it requested). */
+  principalArn?: string;
+}
+
+/**
+ * An approver as keyrot's own directory holds them, by the pool's `sub`: written by an
+ * administrator (`keyrot approvers add`), read by the approval function when they sign. The
+ * pool's `name` attribute is not used for signatures: Cognito lets a user rewrite it with
+ * their own access token wherever the app client's write attributes are not enforced.
+ */
+export interface DirectoryEntry {
+  sub: string;
+  username: string;
+  name: string;
+  principalArn?: string;
+  /** ISO-8601, UTC. */
+  addedAt: string;
 }
 
 /** An account in the approvers' pool, as `keyrot approvers list` shows it. */
 export interface Approver {
   username: string;
+  /** The pool's immutable id for the account. */
+  sub: string | undefined;
   name: string | undefined;
   email: string | undefined;
   /** Cognito's user status: CONFIRMED, FORCE_CHANGE_PASSWORD, RESET_REQUIRED, ... */
@@ -58,6 +78,8 @@ const POOL_ID_MAX = 55;
 const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
 const NAME_MAX = 256;
 const EMAIL_MAX = 254;
+// An IAM user or role ARN (what `requestedBy` holds for an authenticated operator).
+const PRINCIPAL = /^arn:aws[\w-]*:iam::\d{12}:(user|role)\/[\w+=,.@/-]{1,512}$/;
 // Characters that would let a printed name render differently from what is stored: C0/C1
 // controls, line and paragraph separators, and the bidirectional embedding/override/isolate marks.
 const UNPRINTABLE = /[\p{Cc}\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
@@ -96,7 +118,12 @@ export function validateUsername(username: string): string {
  * Check a new approver before any AWS call; the first problem found is the error. The printed
  * name is trimmed and NFC-normalised, so one name is stored one way.
  */
-export function validateApprover(input: { username: string; name?: string; email?: string }): NewApprover {
+export function validateApprover(input: {
+  username: string;
+  name?: string;
+  email?: string;
+  principalArn?: string;
+}): NewApprover {
   const username = validateUsername(input.username);
   const name = (input.name ?? '').normalize('NFC').trim();
   if (name.length === 0) throw new InvalidInputError('the printed name (--name) is required and may not be blank');
@@ -114,7 +141,13 @@ export function validateApprover(input: { username: string; name?: string; email
   if (email.length > EMAIL_MAX || UNPRINTABLE.test(email) || !EMAIL.test(email)) {
     throw new InvalidInputError(`e-mail address ${shown(email)} is not a plausible address (like name@example.com)`);
   }
-  return { username, name, email };
+  const principalArn = input.principalArn?.trim();
+  if (principalArn !== undefined && !PRINCIPAL.test(principalArn)) {
+    throw new InvalidInputError(
+      `principal ${shown(principalArn)} is not an IAM user or role ARN (like arn:aws:iam::123456789012:user/alice)`,
+    );
+  }
+  return { username, name, email, ...(principalArn ? { principalArn } : {}) };
 }
 
 /** Turn Cognito's errors about the pool or the user into keyrot's named ones. */
@@ -133,6 +166,7 @@ const attribute = (attributes: AttributeType[] | undefined, name: string) =>
 
 const approverOf = (user: UserType): Approver => ({
   username: user.Username ?? '',
+  sub: attribute(user.Attributes, 'sub'),
   name: attribute(user.Attributes, 'name'),
   email: attribute(user.Attributes, 'email'),
   status: user.UserStatus ?? 'UNKNOWN',
@@ -141,18 +175,22 @@ const approverOf = (user: UserType): Approver => ({
 });
 
 /**
- * Create an approver's account with the administrator's printed name and e-mail. Cognito
- * generates a temporary password and e-mails it; the approver chooses their own password at
- * first sign-in (status FORCE_CHANGE_PASSWORD), so no password passes through keyrot.
+ * Create an approver's account with the administrator's printed name and e-mail, and their
+ * entry in keyrot's directory (the printed name signatures carry, by the new account's `sub`).
+ * Cognito generates a temporary password and e-mails it; the approver chooses their own
+ * password at first sign-in (status FORCE_CHANGE_PASSWORD), so no password passes through keyrot.
  */
 export async function addApprover(
-  cognito: CognitoIdentityProviderClient,
-  poolId: string,
+  { cognito, ddb }: { cognito: CognitoIdentityProviderClient; ddb: DynamoDBDocumentClient },
+  where: { poolId: string; table: string },
   input: NewApprover,
+  now: Date = new Date(),
 ): Promise<Approver> {
   const approver = validateApprover(input);
+  const { poolId } = where;
+  let created: Approver;
   try {
-    const created = await cognito.send(
+    const answer = await cognito.send(
       new AdminCreateUserCommand({
         UserPoolId: validatePoolId(poolId),
         Username: approver.username,
@@ -165,10 +203,42 @@ export async function addApprover(
         DesiredDeliveryMediums: ['EMAIL'],
       }),
     );
-    return approverOf(created.User ?? { Username: approver.username });
+    created = approverOf(answer.User ?? { Username: approver.username });
   } catch (error) {
     throw named(error, poolId, approver.username);
   }
+  if (!created.sub) throw new Error(`Cognito returned no sub for ${shown(approver.username)} in user pool ${poolId}`);
+  await putDirectoryEntry(ddb, where.table, {
+    sub: created.sub,
+    username: created.username,
+    name: approver.name,
+    ...(approver.principalArn ? { principalArn: approver.principalArn } : {}),
+    addedAt: now.toISOString(),
+  });
+  return created;
+}
+
+const directoryKey = (sub: string) => `approver#${sub}`;
+
+/** Write an approver's directory entry (in the approvals table), replacing an older one for the same sub. */
+export async function putDirectoryEntry(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  entry: DirectoryEntry,
+): Promise<void> {
+  await ddb.send(new PutCommand({ TableName: table, Item: { approvalId: directoryKey(entry.sub), ...entry } }));
+}
+
+/** The directory entry for a pool `sub`, or undefined when an administrator never added one. */
+export async function directoryEntry(
+  ddb: DynamoDBDocumentClient,
+  table: string,
+  sub: string,
+): Promise<DirectoryEntry | undefined> {
+  const found = await ddb.send(new GetCommand({ TableName: table, Key: { approvalId: directoryKey(sub) } }));
+  if (!found.Item) return undefined;
+  const { approvalId: _key, ...entry } = found.Item;
+  return entry as DirectoryEntry;
 }
 
 /** Every account in the pool (ListUsers, all pages), sorted by user name. */

@@ -1,5 +1,5 @@
 import { DeleteAccessKeyCommand, UpdateAccessKeyCommand } from '@aws-sdk/client-iam';
-import type { Clients } from '../shared/clients';
+import { settings, type Clients } from '../shared/clients';
 import { KeyMissingError, OldKeyStillInUseError, SecretMismatchError } from '../shared/errors';
 import { logger } from '../shared/logger';
 import type { StateWithNewKey } from '../shared/schemas';
@@ -7,21 +7,26 @@ import { checkApproval } from './approvals';
 import { isNoSuchEntity, listKeys } from './keys';
 import { oldKeyUse, stillInUse } from './old-key-use';
 import { readKey } from './secret';
+import { verificationKey } from './signing';
 
 type DestructiveState = StateWithNewKey & { deletionApproval?: unknown };
 
 /**
- * Refuse any destructive step unless (a) the gate is off or a valid APPROVED signature for
- * this execution and these keys is recorded, and (b) AWSCURRENT holds the new key, so the
- * user keeps a working key whatever happens next.
+ * Refuse any destructive step unless (a) the gate is off or an APPROVED signature for this
+ * execution and these keys, KMS-signed by the approval function, is recorded, and (b)
+ * AWSCURRENT holds the new key, so the user keeps a working key whatever happens next.
  */
-async function guard({ secrets }: Pick<Clients, 'secrets'>, state: DestructiveState): Promise<void> {
+async function guard({ secrets, kms }: Pick<Clients, 'secrets' | 'kms'>, state: DestructiveState): Promise<void> {
   if (state.config.approveDeletion) {
-    checkApproval(state.deletionApproval, {
-      executionId: state.executionId,
-      gate: 'DELETION',
-      keyIds: [state.detection.oldKeyId, state.created.newKeyId],
-    });
+    checkApproval(
+      state.deletionApproval,
+      {
+        executionId: state.executionId,
+        gate: 'DELETION',
+        keyIds: [state.detection.oldKeyId, state.created.newKeyId],
+      },
+      await verificationKey(kms, settings()),
+    );
   }
   const current = await readKey(secrets, state.secretId, { VersionStage: 'AWSCURRENT' }, state.detection.secretFormat);
   if (current.accessKeyId !== state.created.newKeyId) {
@@ -34,11 +39,11 @@ async function guard({ secrets }: Pick<Clients, 'secrets'>, state: DestructiveSt
  * the distribution, recent enough (`stillInUse`), refuses with `OldKeyStillInUse`.
  */
 export async function deactivateOldKey(
-  { iam, secrets }: Pick<Clients, 'iam' | 'secrets'>,
+  { iam, secrets, kms }: Pick<Clients, 'iam' | 'secrets' | 'kms'>,
   state: DestructiveState & { distributed: { distributedAt: string } },
   now: Date = new Date(),
 ): Promise<{ keyId: string; status: 'Inactive'; at: string; lastUsedAt: string | null }> {
-  await guard({ secrets }, state);
+  await guard({ secrets, kms }, state);
   const keyId = state.detection.oldKeyId;
   const keys = await listKeys(iam, state.userName);
   const oldKey = keys.find((key) => key.AccessKeyId === keyId);
@@ -61,10 +66,10 @@ export async function deactivateOldKey(
 
 /** Step 8c: delete the old key after the grace period; already gone counts as done. */
 export async function deleteOldKey(
-  { iam, secrets }: Pick<Clients, 'iam' | 'secrets'>,
+  { iam, secrets, kms }: Pick<Clients, 'iam' | 'secrets' | 'kms'>,
   state: DestructiveState,
 ): Promise<{ keyId: string; deleted: true; at: string }> {
-  await guard({ secrets }, state);
+  await guard({ secrets, kms }, state);
   const keyId = state.detection.oldKeyId;
   const key = (await listKeys(iam, state.userName)).find((k) => k.AccessKeyId === keyId);
   if (key?.Status === 'Active') {

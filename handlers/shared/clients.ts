@@ -1,6 +1,7 @@
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -22,6 +23,8 @@ export interface Clients {
   cognito: CognitoIdentityProviderClient;
   s3: S3Client;
   sfn: SFNClient;
+  /** KMS for the approval signing key (Sign in the approval function, GetPublicKey in the checkers). */
+  kms: KMSClient;
   /** STS as this function's own role (identity, AssumeRole into member accounts). */
   sts: STSClient;
   /** An STS client that signs with the given key; used to prove a key works (or not). */
@@ -70,6 +73,7 @@ export const clients: Clients = {
   // moto on 127.0.0.1 has no bucket subdomains: path-style addressing when the endpoint is overridden.
   s3: shared(new S3Client({ maxAttempts, forcePathStyle: Boolean(process.env.AWS_ENDPOINT_URL) })),
   sfn: shared(new SFNClient({ maxAttempts })),
+  kms: shared(new KMSClient({ maxAttempts })),
   sts: shared(new STSClient({ maxAttempts })),
   // One attempt: the state machine's Retry owns the backoff for eventual consistency.
   stsFor: (credentials) => hooked(new STSClient({ credentials, maxAttempts: 1 }), { kind: 'key' }),
@@ -113,6 +117,8 @@ export interface Settings {
   topicArn: string | undefined;
   approvalsTable: string | undefined;
   kmsKeyId: string | undefined;
+  /** The asymmetric KMS key (ARN) approval signatures are signed with (SIGN_VERIFY, ECC_NIST_P256). */
+  signingKeyId: string | undefined;
   /** Where approval links point: the deployed function URL, or the local approval server. */
   approvalBaseUrl: string | undefined;
   /** The Secrets Manager secret holding the HMAC key for approval links and CSRF tokens. */
@@ -132,6 +138,7 @@ export function settings(): Settings {
     topicArn: process.env.KEYROT_TOPIC_ARN || undefined,
     approvalsTable: process.env.KEYROT_APPROVALS_TABLE || undefined,
     kmsKeyId: process.env.KEYROT_KMS_KEY_ID || undefined,
+    signingKeyId: process.env.KEYROT_SIGNING_KEY_ID || undefined,
     approvalBaseUrl: process.env.KEYROT_APPROVAL_BASE_URL?.replace(/\/+$/, '') || undefined,
     linkKeySecret: process.env.KEYROT_LINK_KEY_SECRET || undefined,
     approvers: (process.env.KEYROT_APPROVERS ?? '')

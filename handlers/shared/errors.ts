@@ -87,6 +87,14 @@ export function causeMessage(cause: string | undefined): string | undefined {
 }
 
 /**
+ * A signature's KMS signature does not verify with keyrot's public key (or names another key):
+ * nobody signed this manifest with the approval function's key, so nothing destructive follows.
+ */
+export class ForgedSignatureError extends Error {
+  override readonly name = 'ForgedSignature';
+}
+
+/**
  * A setting or endpoint the rotation needs is missing or wrong (a table, topic or link key that
  * does not exist, a region or endpoint that does not answer as AWS does). Found by Detect,
  * before anything is created.

@@ -127,7 +127,9 @@ export function isGateState(state: string): boolean {
 
 /**
  * An electronic signature as an approval gate returns it (21 CFR 11.50): the printed name
- * (`signer`, from the identity provider) and the user name that authenticated (`signerId`).
+ * (`signer`, from keyrot's approver directory), the user name that authenticated (`signerId`)
+ * and the pool's stable id for the account (`signerSub`). Every field but `digest` (the SHA-256
+ * of the manifest) and `kmsSignature` is the manifest the KMS key signed (21 CFR 11.70).
  */
 export const Signature = z.strictObject({
   approvalId: z.string().regex(/^[0-9a-f]{32}$/),
@@ -137,10 +139,16 @@ export const Signature = z.strictObject({
   keyIds: z.array(KeyId),
   signer: z.string().min(1),
   signerId: z.string().min(1),
+  signerSub: z.string().min(1),
   meaning: z.enum(['APPROVED', 'REJECTED']),
   reason: z.string().min(1),
   signedAt: z.iso.datetime(),
+  /** The KMS key (ARN) that signed the manifest, and how. */
+  signingKeyId: z.string().min(1),
+  signingAlgorithm: z.string().min(1),
   digest: z.string().regex(/^[0-9a-f]{64}$/),
+  /** The DER-encoded ECDSA signature over the manifest's canonical JSON, in base64. */
+  kmsSignature: z.string().min(1),
 });
 export type Signature = z.infer<typeof Signature>;
 

@@ -265,11 +265,11 @@ describe('the approval endpoint', () => {
 
     // The expiry check passed a moment before the step timed out (clock skew, a slow sign-in).
     const signing = modules.approvals.decide(
-      { ddb: clients.ddb, callbacks: tokens },
+      { ddb: clients.ddb, kms: clients.kms, callbacks: tokens },
       settings(),
       {
         approvalId: pending.approvalId,
-        signer: { username: 'quality-approver', name: 'Quinn Avery (QA Lead)' },
+        signer: { username: 'quality-approver', sub: 'auto-approve:quality-approver', name: 'Quinn Avery (QA Lead)' },
         meaning: 'APPROVED',
         reason: 'CR-1042 reviewed',
       },

@@ -109,10 +109,11 @@ describe('the first sign-in page (/password)', () => {
       credentials: aws.operator,
       maxAttempts: 1,
     });
-    const { poolsNamed, LOCAL_APPROVER_POOL_NAME } = await import('../../handlers/domain/approvers');
+    const { poolsNamed, putDirectoryEntry, LOCAL_APPROVER_POOL_NAME } = await import('../../handlers/domain/approvers');
     poolId = (await poolsNamed(cognito, LOCAL_APPROVER_POOL_NAME))[0] ?? '';
-    // As `keyrot approvers add` creates an approver, with the temporary password Cognito would e-mail.
-    await cognito.send(
+    // As `keyrot approvers add` creates an approver, with the temporary password Cognito would
+    // e-mail, and their entry in keyrot's approver directory.
+    const created = await cognito.send(
       new AdminCreateUserCommand({
         UserPoolId: poolId,
         Username: NEW_APPROVER,
@@ -121,6 +122,12 @@ describe('the first sign-in page (/password)', () => {
         MessageAction: 'SUPPRESS',
       }),
     );
+    await putDirectoryEntry(modules.clients.clients.ddb, process.env.KEYROT_APPROVALS_TABLE ?? '', {
+      sub: created.User?.Attributes?.find((attribute) => attribute.Name === 'sub')?.Value ?? '',
+      username: NEW_APPROVER,
+      name: 'Noor Approver (QA)',
+      addedAt: new Date().toISOString(),
+    });
     process.env.KEYROT_APPROVERS = `${process.env.KEYROT_APPROVERS},${NEW_APPROVER}`;
   });
   after(async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   AdminCreateUserCommand,
   AdminGetUserCommand,
@@ -96,6 +97,21 @@ describe('keyrot approvers add', () => {
     assert.equal(attributes.email_verified, 'true');
     assert.equal(user.UserStatus, 'FORCE_CHANGE_PASSWORD');
     assert.equal(user.Enabled, true);
+    // The printed name signatures carry: keyrot's directory entry, by the account's sub.
+    const entry = await new DynamoDBClient({
+      endpoint: aws.moto.endpoint,
+      region: 'us-east-1',
+      credentials: aws.operator,
+    }).send(
+      new GetItemCommand({
+        TableName: process.env.KEYROT_APPROVALS_TABLE,
+        Key: { approvalId: { S: `approver#${attributes.sub}` } },
+      }),
+    );
+    assert.deepEqual(
+      [entry.Item?.username?.S, entry.Item?.name?.S, entry.Item?.sub?.S],
+      ['r.okafor', 'Rita Okafor (Validation Lead)', attributes.sub],
+    );
     assert.match(run.stdout, /added r\.okafor \(Rita Okafor \(Validation Lead\), rita\.okafor@example\.com\)/);
     assert.match(run.stdout, /FORCE_CHANGE_PASSWORD/);
     assert.doesNotMatch(run.stdout + run.stderr, /password\s*[:=]|temporary password is/i);

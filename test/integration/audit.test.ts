@@ -24,6 +24,7 @@ import { verifyArchive } from '../../audit/verify';
 import { apiSource, localSource, readArchived } from '../../cli/executions';
 import { archiveExecution, chainKey, entryDigest, type ChainEntry } from '../../handlers/domain/archive';
 import type { ExecutionRecord } from '../../handlers/domain/execution-record';
+import type { VerificationKey } from '../../handlers/domain/signing';
 import { canonicalJson, sha256Hex } from '../../handlers/shared/digest';
 import { recordOf, type LocalExecution } from '../../local/engine';
 import { saveExecution } from '../../local/store';
@@ -33,6 +34,8 @@ import { runRotation } from '../support/rotation-runner';
 
 let aws: LocalAws;
 let clients: typeof import('../../handlers/shared/clients').clients;
+/** keyrot's signing public key, as GetPublicKey returns it: what the replay checks signatures with. */
+let publicKey: VerificationKey;
 let s3: S3Client;
 const runs: Record<string, LocalExecution> = {};
 const SEVEN_YEARS_DAYS = 2557;
@@ -60,13 +63,16 @@ async function overwrite(bucket: string, key: string, body: string): Promise<voi
 }
 
 const problems = async (bucket: string) =>
-  (await verifyArchive(s3, bucket)).findings.map((finding) => `${finding.key}: ${finding.problem}`);
+  (await verifyArchive(s3, bucket, { publicKey })).findings.map((finding) => `${finding.key}: ${finding.problem}`);
 
 describe('audit replay and the evidence archive', () => {
   before(async () => {
     process.env.KEYROT_HOME = mkdtempSync(path.join(tmpdir(), 'keyrot-audit-'));
     aws = await LocalAws.start();
-    ({ clients } = await import('../../handlers/shared/clients'));
+    const shared = await import('../../handlers/shared/clients');
+    clients = shared.clients;
+    const { verificationKey } = await import('../../handlers/domain/signing');
+    publicKey = await verificationKey(clients.kms, shared.settings());
     s3 = new S3Client({
       endpoint: aws.moto.endpoint,
       region: 'us-east-1',
@@ -105,7 +111,7 @@ describe('audit replay and the evidence archive', () => {
   after(async () => aws?.stop());
 
   it('replays a rotation step by step, every key id named and the deletion signature verified', () => {
-    const replayed = replay(runs.approved!);
+    const replayed = replay(runs.approved!, { publicKey });
 
     assert.equal(replayed.outcome, 'ROTATED');
     assert.equal(replayed.complete, true, replayed.gaps.join('; '));
@@ -132,7 +138,7 @@ describe('audit replay and the evidence archive', () => {
   });
 
   it('shows a rejection as a verified REJECTED signature, then the rollback', () => {
-    const replayed = replay(runs.rejected!);
+    const replayed = replay(runs.rejected!, { publicKey });
 
     assert.equal(replayed.outcome, 'ROLLED_BACK');
     assert.match(replayed.reason ?? '', /ApprovalRejected: rejected by Quinn Avery/);
@@ -149,7 +155,7 @@ describe('audit replay and the evidence archive', () => {
   });
 
   it('names the failed step, its error and the rollback cause', () => {
-    const replayed = replay(runs.rolledBack!);
+    const replayed = replay(runs.rolledBack!, { publicKey });
 
     assert.equal(replayed.outcome, 'ROLLED_BACK');
     const verify = replayed.steps.find((step) => step.state === 'Verify New Key');
@@ -160,7 +166,7 @@ describe('audit replay and the evidence archive', () => {
   });
 
   it('folds a crashed attempt and its retry into one step with two tries', () => {
-    const replayed = replay(runs.crashed!);
+    const replayed = replay(runs.crashed!, { publicKey });
 
     assert.equal(replayed.outcome, 'ROTATED');
     const create = replayed.steps.filter((step) => step.state === 'Create Access Key');
@@ -197,9 +203,11 @@ describe('audit replay and the evidence archive', () => {
         };
       });
 
-      const fromApi = replay(await apiSource(run.stateMachineArn, new SFNClient({})).read(run.executionArn));
-      const fromArchive = replay(await readArchived(bucket, run.executionArn));
-      const fromLocal = replay(await localSource().read(run.name));
+      const fromApi = replay(await apiSource(run.stateMachineArn, new SFNClient({})).read(run.executionArn), {
+        publicKey,
+      });
+      const fromArchive = replay(await readArchived(bucket, run.executionArn), { publicKey });
+      const fromLocal = replay(await localSource().read(run.name), { publicKey });
       sfn.restore();
 
       assert.equal(JSON.stringify(fromApi), JSON.stringify(fromLocal), `${run.name}: API and local differ`);
@@ -245,7 +253,7 @@ describe('audit replay and the evidence archive', () => {
   it('verifies an intact archive: every chain, entry and record', async () => {
     const bucket = await archiveInto('approved', 'rejected', 'again', 'rolledBack', 'crashed');
 
-    const report = await verifyArchive(s3, bucket);
+    const report = await verifyArchive(s3, bucket, { publicKey });
 
     assert.deepEqual(report.findings, []);
     assert.equal(report.records, 5);

@@ -173,7 +173,7 @@ describe('the old key is never retired while a consumer still uses it', () => {
 
     // Prepare/Act once more: an approver signs anyway; keyrot still does not retire the key.
     await modules.approvals.decideAllPending({ ...clients, callbacks: tokens }, settings(), pending.executionId, {
-      signer: { username: 'quality-approver', name: 'Quinn Avery (QA Lead)' },
+      signer: { username: 'quality-approver', sub: 'auto-approve:quality-approver', name: 'Quinn Avery (QA Lead)' },
       meaning: 'APPROVED',
       reason: 'approved despite the warning',
     });

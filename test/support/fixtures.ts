@@ -1,3 +1,14 @@
+import { generateKeyPairSync, sign } from 'node:crypto';
+import {
+  GetPublicKeyCommand,
+  SignCommand,
+  type KMSClientResolvedConfig,
+  type ServiceInputTypes,
+  type ServiceOutputTypes,
+  type SignCommandInput,
+} from '@aws-sdk/client-kms';
+import type { AwsStub } from 'aws-sdk-client-mock';
+import type { VerificationKey } from '../../handlers/domain/signing';
 import type { RotationConfig, StateWithNewKey } from '../../handlers/shared/schemas';
 
 export const OLD_KEY = 'AKIAOLDKEY000000001';
@@ -57,4 +68,30 @@ export function secretValue(accessKeyId: string, versionId = 'v') {
     SecretString: JSON.stringify({ accessKeyId, secretAccessKey: `not-a-secret-${accessKeyId}` }),
     VersionId: versionId,
   };
+}
+
+/** The signing key's ARN the unit tests' KMS stand-in answers for. */
+export const SIGNING_KEY = 'arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555';
+
+/**
+ * Make a mocked KMS client behave as the signing key would, with a P-256 key pair of the test's
+ * own: Sign is ECDSA over the raw message (DER), GetPublicKey answers the SPKI DER. Returns the
+ * public half, to check signatures with.
+ */
+export function standInSigningKey(
+  kms: AwsStub<ServiceInputTypes, ServiceOutputTypes, KMSClientResolvedConfig>,
+): VerificationKey {
+  const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  kms.on(SignCommand).callsFake((input: SignCommandInput) => ({
+    KeyId: input.KeyId,
+    Signature: sign('sha256', Buffer.from(input.Message ?? []), pair.privateKey),
+    SigningAlgorithm: input.SigningAlgorithm,
+  }));
+  kms.on(GetPublicKeyCommand).resolves({
+    KeyId: SIGNING_KEY,
+    PublicKey: pair.publicKey.export({ type: 'spki', format: 'der' }),
+    KeySpec: 'ECC_NIST_P256',
+    KeyUsage: 'SIGN_VERIFY',
+  });
+  return { publicKey: pair.publicKey, keyArn: SIGNING_KEY };
 }

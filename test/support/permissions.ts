@@ -512,6 +512,16 @@ export function deployedCalls(entry: LedgerEntry, synth: Synthesized): DeployedC
         context: { ...entry.context, 'sts:ExternalId': settings.externalId ?? '' },
       });
       break;
+    case 'signing-key': {
+      const signing = env('KEYROT_SIGNING_KEY_ID');
+      calls.push({
+        ...base,
+        resource: String(resolve(signing)),
+        governedBy: { template: 'stack', logicalId: logicalIdOf(signing) },
+        context: {},
+      });
+      break;
+    }
     case 'approver-pool': {
       const pool = only(template, 'AWS::Cognito::UserPool');
       calls.push({ ...base, resource: String(resolve({ 'Fn::GetAtt': [pool, 'Arn'] })), context: {} });

@@ -38,7 +38,7 @@ export async function runRotation(input: unknown, options: RunOptions = {}): Pro
       if (options.decision === 'none') return;
       decisions.push(
         decideAllPending({ ...clients, callbacks: tokens }, settings(), executionArn, {
-          signer: { username: 'quality-approver', name: 'Quinn Avery (QA Lead)' },
+          signer: { username: 'quality-approver', sub: 'auto-approve:quality-approver', name: 'Quinn Avery (QA Lead)' },
           meaning: options.decision === 'REJECTED' ? 'REJECTED' : 'APPROVED',
           reason: options.decision === 'REJECTED' ? 'consumer not ready' : 'change CR-1042 approved',
         }),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KMSClient, SignCommand } from '@aws-sdk/client-kms';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -9,28 +10,39 @@ import {
   decide,
   refusal,
   requestApproval,
-  signatureDigest,
   type ApprovalRecord,
   type TaskCallbacks,
 } from '../../handlers/domain/approvals';
 import { summarize } from '../../handlers/domain/outcome';
 import { exitCodeFor } from '../../cli/outcome';
+import { manifestProblem } from '../../handlers/domain/signing';
 import { canonicalJson } from '../../handlers/shared/digest';
-import { createdState, EXECUTION, NEW_KEY, OLD_KEY } from '../support/fixtures';
+import {
+  createdState,
+  EXECUTION,
+  NEW_KEY,
+  OLD_KEY,
+  SIGNING_KEY as signingKeyId,
+  standInSigningKey,
+} from '../support/fixtures';
 import type { Signature } from '../../handlers/shared/schemas';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const sns = mockClient(SNSClient);
 const secrets = mockClient(SecretsManagerClient);
 const document = DynamoDBDocumentClient.from(new DynamoDBClient({}));
+const kmsMock = mockClient(KMSClient);
+const kms = kmsMock as unknown as KMSClient;
+let verification: ReturnType<typeof standInSigningKey>;
 const config = {
+  signingKeyId,
   approvalsTable: 'approvals',
   topicArn: 'arn:topic',
   approvalBaseUrl: 'https://approvals.example',
   linkKeySecret: 'keyrot/approval-link-key',
   approvers: ['quality-approver', 'ops'],
 };
-const qa = { username: 'quality-approver', name: 'Quinn Avery (QA Lead)' };
+const qa = { username: 'quality-approver', sub: 'sub-quality-approver', name: 'Quinn Avery (QA Lead)' };
 const now = new Date('2026-11-22T10:00:00Z');
 
 const record: ApprovalRecord = {
@@ -64,6 +76,8 @@ beforeEach(() => {
   sns.reset();
   secrets.reset();
   secrets.on(GetSecretValueCommand).resolves({ SecretString: 'k'.repeat(64) });
+  kmsMock.reset();
+  verification = standInSigningKey(kmsMock);
 });
 
 describe('requestApproval', () => {
@@ -113,12 +127,12 @@ describe('requestApproval', () => {
 });
 
 describe('decide', () => {
-  it('signs an approval: digest over the canonical record, single-use write, then SendTaskSuccess', async () => {
+  it('signs an approval: KMS signature over the canonical manifest, single-use write, then SendTaskSuccess', async () => {
     ddb.on(GetCommand).resolves({ Item: record });
     const { calls, callbacks } = recordingCallbacks();
 
     const signature = await decide(
-      { ddb: document, callbacks },
+      { ddb: document, kms, callbacks },
       config,
       {
         approvalId: record.approvalId,
@@ -129,8 +143,17 @@ describe('decide', () => {
       now,
     );
 
-    const { digest, ...fields } = signature;
-    assert.equal(digest, signatureDigest(fields));
+    assert.equal(manifestProblem(signature, verification), undefined);
+    assert.match(
+      manifestProblem({ ...signature, reason: 'CR-1043' }, verification) ?? '',
+      /digest does not match|does not verify/,
+    );
+    const signed = kmsMock.commandCalls(SignCommand)[0]?.args[0].input;
+    assert.deepEqual(
+      [signed?.KeyId, signed?.MessageType, signed?.SigningAlgorithm],
+      [signingKeyId, 'RAW', 'ECDSA_SHA_256'],
+    );
+    assert.equal(signature.signerSub, 'sub-quality-approver');
     assert.equal(signature.signedAt, '2026-11-22T10:00:00.000Z');
     assert.equal(signature.signer, 'Quinn Avery (QA Lead)');
     assert.equal(signature.state, 'Approve Deletion');
@@ -143,7 +166,7 @@ describe('decide', () => {
     const { calls, callbacks } = recordingCallbacks();
 
     await decide(
-      { ddb: document, callbacks },
+      { ddb: document, kms, callbacks },
       config,
       { approvalId: record.approvalId, signer: qa, meaning: 'REJECTED', reason: 'not now' },
       now,
@@ -152,15 +175,37 @@ describe('decide', () => {
     assert.equal(calls[0]?.[2], 'ApprovalRejected');
     const cause = JSON.parse(calls[0]?.[3] ?? '{}') as { errorMessage: string; signature: Signature };
     assert.match(cause.errorMessage, /rejected by Quinn Avery \(QA Lead\) \(quality-approver\) at .*: not now/);
-    const { digest, ...fields } = cause.signature;
-    assert.equal(fields.meaning, 'REJECTED');
-    assert.equal(digest, signatureDigest(fields));
+    assert.equal(cause.signature.meaning, 'REJECTED');
+    assert.equal(manifestProblem(cause.signature, verification), undefined);
   });
 
   for (const [why, item, signer, when] of [
-    ['the requester approves their own request', record, { username: 'ops', name: 'Olu Pereira' }, now],
-    ['the rotating user approves', record, { username: 'alice', name: 'Alice' }, now],
-    ['the approver is not on the allow-list', record, { username: 'intern', name: 'Ivy Intern' }, now],
+    ['the requester approves their own request', record, { username: 'ops', sub: 'sub-ops', name: 'Olu Pereira' }, now],
+    [
+      'the requester is the signer by sub',
+      { ...record, requestedBy: 'sub-quality-approver' },
+      { ...qa, sub: 'sub-quality-approver' },
+      now,
+    ],
+    [
+      'the requester is the IAM principal the directory links the signer to',
+      { ...record, requestedBy: 'arn:aws:iam::123456789012:user/quinn' },
+      { ...qa, principalArn: 'arn:aws:iam::123456789012:user/quinn' },
+      now,
+    ],
+    ['the rotating user approves', record, { username: 'alice', sub: 'sub-alice', name: 'Alice' }, now],
+    [
+      'the rotating user is the IAM principal the directory links the signer to',
+      record,
+      { ...qa, principalArn: 'arn:aws:iam::123456789012:user/service/alice' },
+      now,
+    ],
+    [
+      'the approver is not on the allow-list',
+      record,
+      { username: 'intern', sub: 'sub-intern', name: 'Ivy Intern' },
+      now,
+    ],
     ['the approval was already decided', { ...record, status: 'APPROVED' }, qa, now],
     ['the approval expired', record, qa, new Date('2026-11-23T10:00:01Z')],
     ['the approval is unknown', undefined, qa, now],
@@ -171,7 +216,7 @@ describe('decide', () => {
 
       await assert.rejects(
         decide(
-          { ddb: document, callbacks },
+          { ddb: document, kms, callbacks },
           config,
           { approvalId: record.approvalId, signer, meaning: 'APPROVED', reason: 'ok' },
           when,
@@ -182,6 +227,14 @@ describe('decide', () => {
       assert.equal(ddb.commandCalls(UpdateCommand).length, 0);
     });
   }
+
+  it('never compares printed names: a signer whose name copies the requester or the user is not refused for it', () => {
+    const copycat = { ...qa, name: 'ops' };
+    const aliasOfUser = { ...qa, name: 'alice' };
+
+    assert.equal(refusal(record, copycat, config, now), undefined);
+    assert.equal(refusal(record, aliasOfUser, config, now), undefined);
+  });
 
   it('hashes equal records equally whatever the key order', () => {
     assert.equal(canonicalJson({ b: 1, a: { d: [1, 2], c: 'x' } }), '{"a":{"c":"x","d":[1,2]},"b":1}');

@@ -7,6 +7,7 @@ import {
   UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { mockClient } from 'aws-sdk-client-mock';
 import { reviewPage } from '../../handlers/domain/approval-page';
 import type { ApprovalRecord } from '../../handlers/domain/approvals';
@@ -55,7 +56,12 @@ describe('judging the old key last use against the distribution', () => {
 describe('deactivateOldKey and the old key last use', () => {
   const iam = mockClient(IAMClient);
   const secrets = mockClient(SecretsManagerClient);
-  const clients = { iam: iam as unknown as IAMClient, secrets: secrets as unknown as SecretsManagerClient };
+  // The deletion gate is off here: no signature to check, so KMS is never asked.
+  const clients = {
+    iam: iam as unknown as IAMClient,
+    secrets: secrets as unknown as SecretsManagerClient,
+    kms: new KMSClient({ region: 'us-east-1' }),
+  };
   const state = () => ({
     ...createdState(),
     config: { ...createdState().config, approveDeletion: false },

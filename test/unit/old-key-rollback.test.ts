@@ -14,23 +14,38 @@ import {
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
+import { KMSClient } from '@aws-sdk/client-kms';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import { signatureDigest } from '../../handlers/domain/approvals';
 import { deactivateOldKey, deleteOldKey } from '../../handlers/domain/old-key';
 import { rollback } from '../../handlers/domain/rollback';
 import { versionIdFor } from '../../handlers/domain/secret';
+import { signManifest } from '../../handlers/domain/signing';
+import { canonicalJson, sha256Hex } from '../../handlers/shared/digest';
 import type { Signature } from '../../handlers/shared/schemas';
-import { createdState, EXECUTION, NEW_KEY, OLD_KEY, secretValue } from '../support/fixtures';
+import {
+  createdState,
+  EXECUTION,
+  NEW_KEY,
+  OLD_KEY,
+  secretValue,
+  SIGNING_KEY,
+  standInSigningKey,
+} from '../support/fixtures';
 
 const iam = mockClient(IAMClient);
 const secrets = mockClient(SecretsManagerClient);
 const sns = mockClient(SNSClient);
+const kms = mockClient(KMSClient);
 const clients = {
   iam: iam as unknown as IAMClient,
   secrets: secrets as unknown as SecretsManagerClient,
   sns: sns as unknown as SNSClient,
+  kms: kms as unknown as KMSClient,
 };
+// The destructive steps read the signing key from the settings, as deployed.
+process.env.KEYROT_SIGNING_KEY_ID = SIGNING_KEY;
+standInSigningKey(kms);
 const started = new Date('2026-11-22T10:00:00Z');
 /** Distribute Key's result, which Deactivate judges the old key's last use against. */
 const DISTRIBUTED = { distributedAt: '2026-11-22T10:00:02.000Z' };
@@ -40,20 +55,25 @@ const keyMeta = (id: string, status: 'Active' | 'Inactive', created: Date) => ({
   CreateDate: created,
 });
 
-function approval(meaning: Signature['meaning'] = 'APPROVED'): Signature {
-  const fields = {
-    approvalId: 'a'.repeat(32),
-    executionId: EXECUTION,
-    state: 'Approve Deletion' as const,
-    user: 'alice',
-    keyIds: [OLD_KEY, NEW_KEY],
-    signer: 'Quinn Avery (QA Lead)',
-    signerId: 'quality-approver',
-    meaning,
-    reason: 'CR-1042',
-    signedAt: '2026-11-22T10:01:00.000Z',
-  };
-  return { ...fields, digest: signatureDigest(fields) };
+/** A deletion approval signed by the signing key's stand-in. */
+function approval(meaning: Signature['meaning'] = 'APPROVED'): Promise<Signature> {
+  return signManifest(
+    clients.kms,
+    { signingKeyId: SIGNING_KEY },
+    {
+      approvalId: 'a'.repeat(32),
+      executionId: EXECUTION,
+      state: 'Approve Deletion' as const,
+      user: 'alice',
+      keyIds: [OLD_KEY, NEW_KEY],
+      signer: 'Quinn Avery (QA Lead)',
+      signerId: 'quality-approver',
+      signerSub: 'sub-quality-approver',
+      meaning,
+      reason: 'CR-1042',
+      signedAt: '2026-11-22T10:01:00.000Z',
+    },
+  );
 }
 
 beforeEach(() => {
@@ -79,7 +99,7 @@ describe('deactivateOldKey and deleteOldKey', () => {
       deactivateOldKey(clients, {
         ...createdState(),
         distributed: DISTRIBUTED,
-        deletionApproval: approval('REJECTED'),
+        deletionApproval: await approval('REJECTED'),
       }),
       {
         name: 'InvalidApproval',
@@ -88,33 +108,45 @@ describe('deactivateOldKey and deleteOldKey', () => {
     assert.equal(iam.commandCalls(UpdateAccessKeyCommand).length, 0);
   });
 
-  it('refuses an approval signed for another execution, even with its digest recomputed', async () => {
-    const { digest: _digest, ...fields } = approval();
+  it('refuses an approval moved to another execution, even with its digest recomputed: its KMS signature fails', async () => {
+    const { digest: _digest, kmsSignature, ...fields } = await approval();
     const moved = { ...fields, executionId: 'arn:other' };
-    const copied = { ...moved, digest: signatureDigest(moved) };
+    const copied = { ...moved, digest: sha256Hex(canonicalJson(moved)), kmsSignature };
 
     await assert.rejects(
       deactivateOldKey(clients, { ...createdState(), distributed: DISTRIBUTED, deletionApproval: copied }),
-      {
-        name: 'InvalidApproval',
-        message: /signed for another execution/,
-      },
+      { name: 'ForgedSignature', message: /its KMS signature does not verify/ },
+    );
+    assert.equal(iam.commandCalls(UpdateAccessKeyCommand).length, 0);
+  });
+
+  it('refuses a genuine approval of another execution with InvalidApproval', async () => {
+    await assert.rejects(
+      deactivateOldKey(clients, {
+        ...createdState(),
+        executionId: 'arn:aws:states:us-east-1:000000000000:execution:Keyrot-Rotation:alice-other',
+        distributed: DISTRIBUTED,
+        deletionApproval: await approval(),
+      }),
+      { name: 'InvalidApproval', message: /signed for another execution/ },
     );
   });
 
   it('refuses an approval whose fields were edited after signing', async () => {
-    const edited = { ...approval(), reason: 'changed later' };
+    const edited = { ...(await approval()), reason: 'changed later' };
 
     await assert.rejects(
       deactivateOldKey(clients, { ...createdState(), distributed: DISTRIBUTED, deletionApproval: edited }),
-      {
-        message: /digest does not match/,
-      },
+      { name: 'ForgedSignature', message: /digest does not match/ },
     );
   });
 
   it('deactivates the old key with an approval and the new key current', async () => {
-    await deactivateOldKey(clients, { ...createdState(), distributed: DISTRIBUTED, deletionApproval: approval() });
+    await deactivateOldKey(clients, {
+      ...createdState(),
+      distributed: DISTRIBUTED,
+      deletionApproval: await approval(),
+    });
 
     assert.deepEqual(iam.commandCalls(UpdateAccessKeyCommand)[0]?.args[0].input, {
       UserName: 'alice',
@@ -127,7 +159,7 @@ describe('deactivateOldKey and deleteOldKey', () => {
     secrets.on(GetSecretValueCommand, { VersionStage: 'AWSCURRENT' }).resolves(secretValue(OLD_KEY));
 
     await assert.rejects(
-      deactivateOldKey(clients, { ...createdState(), distributed: DISTRIBUTED, deletionApproval: approval() }),
+      deactivateOldKey(clients, { ...createdState(), distributed: DISTRIBUTED, deletionApproval: await approval() }),
       {
         name: 'SecretMismatch',
       },
@@ -135,7 +167,7 @@ describe('deactivateOldKey and deleteOldKey', () => {
   });
 
   it('does not delete an old key someone re-activated during the grace period', async () => {
-    await assert.rejects(deleteOldKey(clients, { ...createdState(), deletionApproval: approval() }), {
+    await assert.rejects(deleteOldKey(clients, { ...createdState(), deletionApproval: await approval() }), {
       name: 'KeyMissing',
     });
     assert.equal(iam.commandCalls(DeleteAccessKeyCommand).length, 0);
@@ -144,7 +176,7 @@ describe('deactivateOldKey and deleteOldKey', () => {
   it('treats an old key that is already gone as deleted', async () => {
     iam.on(ListAccessKeysCommand).resolves({ AccessKeyMetadata: [keyMeta(NEW_KEY, 'Active', started)] });
 
-    const result = await deleteOldKey(clients, { ...createdState(), deletionApproval: approval() });
+    const result = await deleteOldKey(clients, { ...createdState(), deletionApproval: await approval() });
 
     assert.equal(result.deleted, true);
     assert.equal(iam.commandCalls(DeleteAccessKeyCommand).length, 0);

@@ -13,7 +13,10 @@ import {
   reviewPage,
   signedPage,
 } from '../../handlers/domain/approval-page';
-import { signatureDigest, type ApprovalRecord } from '../../handlers/domain/approvals';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { manifestBytes } from '../../handlers/domain/signing';
+import { sha256Hex } from '../../handlers/shared/digest';
+import type { ApprovalRecord } from '../../handlers/domain/approvals';
 import { normalizeEvent, type ExecutionRecord, type HistoryEvent } from '../../handlers/domain/execution-record';
 import { printable } from '../../handlers/shared/printable';
 import type { Signature } from '../../handlers/shared/schemas';
@@ -102,7 +105,7 @@ function hostileRecord(text: string): ExecutionRecord {
     error: 'ServiceFailure',
     cause: JSON.stringify({ errorType: 'ServiceFailure', errorMessage: text }),
   };
-  const fields: Omit<Signature, 'digest'> = {
+  const fields: Omit<Signature, 'digest' | 'kmsSignature'> = {
     approvalId: 'a'.repeat(32),
     executionId: ARN,
     state: 'Approve Deletion',
@@ -110,16 +113,35 @@ function hostileRecord(text: string): ExecutionRecord {
     keyIds: [OLD, NEW],
     signer: text,
     signerId: text,
+    signerSub: text,
+    signingKeyId: text,
+    signingAlgorithm: 'ECDSA_SHA_256',
     meaning: 'APPROVED',
     reason: text,
     signedAt: '2026-03-01T10:05:00.315Z',
   };
-  const malformed = { ...fields, approvalId: text, state: text, keyIds: [text], meaning: text, digest: text };
+  const malformed = {
+    ...fields,
+    kmsSignature: text,
+    approvalId: text,
+    state: text,
+    keyIds: [text],
+    meaning: text,
+    digest: text,
+  };
   const all = [
     ...events.slice(0, 6),
     ...gate('Approve Rotation', malformed, '2026-03-01T10:00:00.815Z'),
     ...events.slice(6),
-    ...gate('Approve Deletion', { ...fields, digest: signatureDigest(fields) }, '2026-03-01T10:05:00.315Z'),
+    ...gate(
+      'Approve Deletion',
+      {
+        ...fields,
+        digest: sha256Hex(manifestBytes(fields)),
+        kmsSignature: sign('sha256', manifestBytes(fields), PAIR.privateKey).toString('base64'),
+      },
+      '2026-03-01T10:05:00.315Z',
+    ),
     {
       id: 0,
       previousEventId: 0,
@@ -254,6 +276,9 @@ function assertVerdictsUnforged(where: string, replayed: Replay, rendered: Recor
   assert.match(rendered.html!, /<p class="banner bad" role="alert">A signature in this history does not verify/);
 }
 
+/** The test's own P-256 pair, standing in for the KMS signing key. */
+const PAIR = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+
 describe('every output of hostile text', () => {
   const random = pickWith(seeded(14));
   const mixed = Array.from({ length: 20 }, () => Array.from({ length: 4 }, () => random(HOSTILE)).join(' '));
@@ -261,7 +286,7 @@ describe('every output of hostile text', () => {
   for (const [index, text] of [...HOSTILE, ...mixed].entries()) {
     it(`escapes hostile text #${index} in every audit format and keeps the verdicts unforgeable`, () => {
       const record = hostileRecord(text);
-      const replayed = replay(record);
+      const replayed = replay(record, { publicKey: { publicKey: PAIR.publicKey } });
       assert.equal(replayed.signatures.length, 2);
       assert.deepEqual(
         replayed.signatures.map((signature) => signature.verified),
@@ -338,14 +363,16 @@ describe('every output of hostile text', () => {
     const name = 'payroll-bot-20260301';
     mkdirSync(path.join(session.home, 'executions'), { recursive: true });
     writeFileSync(path.join(session.home, 'executions', `${name}.json`), JSON.stringify(hostileRecord(text)));
+    const publicKey = path.join(session.home, 'keyrot-public-key.pem');
+    writeFileSync(publicKey, PAIR.publicKey.export({ type: 'spki', format: 'pem' }).toString());
 
     for (const args of [
       ['status', name, '--local'],
       ['status', name, '--local', '--json'],
       ['list', '--local'],
       ['list', '--local', '--json'],
-      ['audit', name, '--from', 'local'],
-      ['audit', name, '--from', 'local', '--format', 'json'],
+      ['audit', name, '--from', 'local', '--public-key', publicKey],
+      ['audit', name, '--from', 'local', '--public-key', publicKey, '--format', 'json'],
     ]) {
       it(`keyrot ${args.join(' ')} writes no raw hidden character and no forged line`, async () => {
         const run = await session.keyrot(...args);
@@ -358,7 +385,8 @@ describe('every output of hostile text', () => {
           const lines = run.stdout.split('\n');
           assert.deepEqual(
             lines.filter((line) => line.startsWith('Signatures ')),
-            ['Signatures 1 of 2 NOT VERIFIED'],
+            // status checks no KMS signature (no public key): only audit --public-key verifies one.
+            [`Signatures ${args.includes('--public-key') ? 1 : 2} of 2 NOT VERIFIED`],
           );
         } else assert.equal(run.stdout.trim().split('\n').length, 2, 'one row under the header');
       });
