@@ -37,7 +37,8 @@ function one(type: string, match?: (properties: Record<string, unknown>) => bool
   return ids[0] as string;
 }
 const arnOf = (id: string) => String(resolve({ 'Fn::GetAtt': [id, 'Arn'] }));
-const keyId = () => one('AWS::KMS::Key');
+// The stack's encryption key (the other one, SigningKey, only signs approvals).
+const keyId = () => one('AWS::KMS::Key', (properties) => properties.KeySpec === undefined);
 const keyArn = () => arnOf(keyId());
 
 /** A service principal calling `action` on a resource governed by `policyOf`'s resource policy. */

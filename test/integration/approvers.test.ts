@@ -341,7 +341,7 @@ describe('keyrot approvers list', () => {
 
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout.includes('\u001b'), false);
-    assert.match(run.stdout, /Evil\\u\{1b\}\[2JName/);
+    assert.match(run.stdout, /Evil\\u001b\[2JName/);
   });
 });
 
