@@ -86,6 +86,7 @@ const SERVICES: Record<string, string> = {
   SFNClient: 'states',
   STSClient: 'sts',
   OrganizationsClient: 'organizations',
+  KMSClient: 'kms',
 };
 
 /** Calls IAM does not authorize: anyone with a valid signature (or none) may make them. */

@@ -38,6 +38,12 @@ const KEPT: { action: RegExp; handlers?: RegExp; reason: string }[] = [
     reason: 'Active tracing: the Lambda runtime sends the trace segments, not the handler code.',
   },
   {
+    action: /^kms:GetPublicKey$/,
+    handlers: /^(deactivate-key|delete-key)$/,
+    reason:
+      'The public key is cached per process (signing.ts): locally one process runs every step, so check-approval’s fetch serves the later steps; deployed each function fetches its own.',
+  },
+  {
     action: /^sqs:SendMessage$/,
     handlers: /^archive-execution$/,
     reason: 'The Lambda service sends a failed asynchronous invocation to the on-failure queue with this role.',
@@ -81,8 +87,8 @@ const KEPT: { action: RegExp; handlers?: RegExp; reason: string }[] = [
   },
 ];
 
-/** Handlers that make no AWS call: check-approval checks the signature the gate's state carries. */
-const NO_CALLS = ['check-approval'];
+/** Handlers that make no AWS call (none today: check-approval reads the public key to verify with). */
+const NO_CALLS: string[] = [];
 
 let ledger: LedgerEntry[];
 const synths: Synthesized[] = [];
