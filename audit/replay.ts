@@ -128,6 +128,25 @@ const CONTEXT_FIELDS = new Set([
   'at',
 ]);
 
+/**
+ * Who asked: the ARN Detect verified from the requester's proof (the first task result that
+ * names one). Records from before proofs carry typed text in the input: said to be unverified.
+ */
+function requesterOf(record: ExecutionRecord): string | null {
+  for (const event of record.events) {
+    const field = TASK_RESULT[event.type];
+    if (!field) continue;
+    const output = parse(details(event, field).output) as {
+      requestedBy?: unknown;
+      Payload?: { requestedBy?: unknown };
+    };
+    const verified = output?.requestedBy ?? output?.Payload?.requestedBy;
+    if (typeof verified === 'string') return verified;
+  }
+  const typed = (record.input as { requestedBy?: unknown } | null)?.requestedBy;
+  return typeof typed === 'string' ? `${typed} (typed in the input, not verified)` : null;
+}
+
 function parse(text: unknown): unknown {
   if (typeof text !== 'string') return undefined;
   try {
@@ -520,13 +539,12 @@ export function replay(record: ExecutionRecord, options: ReplayOptions = {}): Re
       failureText(details(last, 'executionFailedEventDetails'), '') || 'failed without an error or a cause';
   }
   const gaps = findGaps(record);
-  const input = (record.input ?? {}) as { requestedBy?: unknown };
   return {
     executionArn: record.executionArn,
     name: record.name,
     stateMachineArn: record.stateMachineArn,
     user: userOf(record) ?? null,
-    requestedBy: typeof input.requestedBy === 'string' ? input.requestedBy : null,
+    requestedBy: requesterOf(record),
     status: record.status,
     startDate: record.startDate,
     stopDate: record.stopDate ?? null,

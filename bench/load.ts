@@ -21,11 +21,13 @@ try {
   const { decideAllPending } = await import('../handlers/domain/approvals');
   const { synthesizeDefinition } = await import('../local/definition');
   const { LocalTaskTokens, runLocal } = await import('../local/engine');
+  const { withRequester } = await import('../handlers/domain/requester');
   const definition = synthesizeDefinition();
   const tokens = new LocalTaskTokens();
-  const rotate = (userName: string) =>
+  const rotate = async (userName: string) =>
     runLocal(definition, {
-      input: { userName, force: true, requestedBy: 'bench', config: { validationMode: 'none' } },
+      name: `bench-${userName}`,
+      input: await withRequester({ userName, force: true, config: { validationMode: 'none' } }, `bench-${userName}`),
       tokens,
       waits: 'skip',
       onWaiting: (_state, executionArn) =>

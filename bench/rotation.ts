@@ -33,6 +33,7 @@ try {
   const { decideAllPending } = await import('../handlers/domain/approvals');
   const { synthesizeDefinition } = await import('../local/definition');
   const { LocalTaskTokens, recordOf, runLocal } = await import('../local/engine');
+  const { withRequester } = await import('../handlers/domain/requester');
   count('iam', clients.iam);
   count('secretsmanager', clients.secrets);
   count('sns', clients.sns);
@@ -60,8 +61,10 @@ try {
     const before = new Map(calls);
     let approver = 0;
     const start = performance.now();
+    const name = `bench-${round}-${Date.now()}`;
     const execution = await runLocal(definition, {
-      input: { userName: user, force: true, config: { validationMode: 'none' } },
+      name,
+      input: await withRequester({ userName: user, force: true, config: { validationMode: 'none' } }, name),
       tokens,
       waits: 'skip',
       onWaiting: async (_state, executionArn) => {

@@ -1,4 +1,5 @@
-import { confirmationId, signGetCallerIdentity } from '../handlers/domain/confirmation';
+import { confirmationId } from '../handlers/domain/confirmation';
+import { signGetCallerIdentity, stsRegion } from '../handlers/domain/sts-proof';
 import { readKey } from '../handlers/domain/secret';
 import { clients, settings } from '../handlers/shared/clients';
 import { findExecution, readServerInfo } from '../local/store';
@@ -69,11 +70,7 @@ export async function confirmConsumer(execution: string, options: ConfirmOptions
   if (!trustedEndpoint(endpoint))
     throw new Error(`the endpoint names an STS endpoint keyrot does not sign for: ${endpoint}`);
   const key = await readKey(clients.secrets, waiting.confirmation.secretId, { VersionStage: 'AWSCURRENT' });
-  const region =
-    /^sts\.([a-z0-9-]+)\.amazonaws\.com$/.exec(new URL(endpoint).hostname)?.[1] ??
-    process.env.AWS_REGION ??
-    'us-east-1';
-  const signed = await signGetCallerIdentity(key, endpoint, region);
+  const signed = await signGetCallerIdentity(key, endpoint, stsRegion(endpoint));
   if (!options.json)
     process.stderr.write(
       `signed GetCallerIdentity with ${key.accessKeyId} from AWSCURRENT of ${waiting.confirmation.secretId}\n`,

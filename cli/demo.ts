@@ -89,7 +89,6 @@ export async function demo(out: Output, options: { json: boolean }): Promise<num
         force: false,
         asOf,
         json: options.json,
-        requestedBy: 'demo-operator',
         autoApprove: 'quality-approver',
         config: { validationMode: 'last-used', validationPollSeconds: 1, graceSeconds: 2 },
       },

@@ -88,7 +88,6 @@ program
   .option('--force', 'rotate even if the key is not due yet')
   .option('--as-of <time>', 'judge key age as of this ISO-8601 time instead of now')
   .option('--json', 'print one JSON object and nothing else on stdout')
-  .option('--requested-by <name>', 'who asks for the rotation (recorded; may not approve it)', userInfo().username)
   .option('--max-age-days <days>', 'rotate keys at least this old', integer('--max-age-days'))
   .option('--rotation-approval', 'require an approval before a key is created')
   .option('--no-deletion-approval', 'delete the old key without the approval gate')
@@ -159,7 +158,6 @@ Exit codes:
         force: Boolean(options.force),
         asOf: options.asOf,
         json: Boolean(options.json),
-        requestedBy: options.requestedBy,
         config,
         autoApprove: options.autoApprove,
         stateMachineArn: options.stateMachineArn,

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { detectKeys, type DetectSettings } from '../handlers/domain/detect';
-import { clientsFor, settings } from '../handlers/shared/clients';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
+import { clients, clientsFor, settings } from '../handlers/shared/clients';
 import type { ExecutionInput, RotationState } from '../handlers/shared/schemas';
 import { EXIT_CODES, PRECONDITION_DECISIONS } from './outcome';
 import type { Output } from './output';
@@ -55,11 +56,19 @@ export function detectSettings(): DetectSettings {
  * workflow's first step.
  */
 export function precheck(input: ExecutionInput, now: Date = new Date()): Promise<RotationState> {
-  return detectKeys(clientsFor, detectSettings(), {
-    input,
-    executionId: 'precheck (keyrot CLI)',
-    startedAt: now.toISOString(),
-  });
+  return detectKeys(
+    clientsFor,
+    detectSettings(),
+    { input, executionId: 'precheck (keyrot CLI)', startedAt: now.toISOString() },
+    // The operator is who asks; the workflow verifies the signed proof the start carries.
+    operatorArn,
+  );
+}
+
+/** The ARN of the credentials this CLI runs with (what the requester's proof will name). */
+async function operatorArn(): Promise<string> {
+  const identity = await clients.sts.send(new GetCallerIdentityCommand({}));
+  return identity.Arn ?? 'unknown';
 }
 
 /** Whether Detect's decision is a precondition refusal (SECRET_*, NOT_MANAGED). */

@@ -65,7 +65,6 @@ export async function resume(id: string, options: ResumeOptions, out: Output): P
         local: true,
         force: input.data.force,
         json: options.json,
-        requestedBy: input.data.requestedBy,
         config: input.data.config as Record<string, unknown>,
         autoApprove: options.autoApprove,
         skipWaits: options.skipWaits,

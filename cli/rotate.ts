@@ -21,6 +21,7 @@ import {
   updateRunning,
   writeServerInfo,
 } from '../local/store';
+import { withRequester } from '../handlers/domain/requester';
 import { executionName } from '../handlers/domain/start-rotation';
 import { apiSource, localSource, type ExecutionSource } from './executions';
 import { archiveLocal } from './local-runs';
@@ -33,7 +34,6 @@ export interface RotateOptions {
   force: boolean;
   asOf?: string;
   json: boolean;
-  requestedBy: string;
   config: Record<string, unknown>;
   autoApprove?: string;
   stateMachineArn?: string;
@@ -71,7 +71,6 @@ const ATTEMPTS_PER_DAY = 20;
 export async function rotate(user: string, options: RotateOptions, out: Output): Promise<number> {
   const parsed = ExecutionInput.safeParse({
     userName: user,
-    requestedBy: options.requestedBy,
     force: options.force,
     ...(options.asOf ? { asOf: options.asOf } : {}),
     ...(options.onboard ? { onboard: true } : {}),
@@ -145,11 +144,12 @@ function claimName(
  * name is already claimed: `keyrot resume` took it over) from the state it gives.
  */
 export async function rotateLocally(
-  input: ExecutionInput,
+  request: ExecutionInput,
   options: RotateOptions,
   out: Output,
   resume?: LocalRunOptions['resume'],
 ): Promise<number> {
+  let input = request;
   const where = process.env.AWS_ENDPOINT_URL ? `AWS at ${process.env.AWS_ENDPOINT_URL}` : 'the real AWS account';
   const definition = synthesizeDefinition();
   const started = new Date();
@@ -163,6 +163,8 @@ export async function rotateLocally(
     return EXIT_CODES.CONFLICT;
   }
   const { name } = claim;
+  // Who asks is proven, not typed: a proof signed with this CLI's credentials for this execution.
+  input = await withRequester(input, name);
   out.progress(`keyrot: rotating ${input.userName} with the local engine against ${where}`);
   out.progress(`         execution ${name} (keyrot status ${name} --local; keyrot abort ${name} --local)`);
   const tokens = new LocalTaskTokens();
@@ -289,9 +291,10 @@ async function rotateDeployed(
   const requested = new Date();
   for (let attempt = 1; attempt <= ATTEMPTS_PER_DAY && !executionArn; attempt += 1) {
     const name = executionName(input.userName, requested, attempt);
+    const proven = await withRequester(input, name);
     try {
       const started = await clients.sfn.send(
-        new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),
+        new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(proven) }),
       );
       // Same name and input as a running execution: Step Functions returns that one instead.
       if ((started.startDate?.getTime() ?? Date.now()) < requested.getTime() - 5000) {

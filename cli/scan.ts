@@ -68,7 +68,6 @@ export async function scan(options: ScanOptions): Promise<number> {
         options.stateMachineArn ?? '',
         { userName: user.user, ...(user.account === own ? {} : { account: user.account }) },
         new Date(),
-        'keyrot scan',
       );
       process.stderr.write(
         `keyrot: ${started.started ? 'started' : 'already started in this window'}: ${started.name}\n`,
@@ -82,9 +81,7 @@ export async function scan(options: ScanOptions): Promise<number> {
 async function wouldStart(userName: string, account: string | undefined): Promise<string> {
   const name = executionName(userName, new Date(), 1, account);
   try {
-    const state = await precheck(
-      ExecutionInput.parse({ userName, requestedBy: 'keyrot scan', ...(account ? { account } : {}) }),
-    );
+    const state = await precheck(ExecutionInput.parse({ userName, ...(account ? { account } : {}) }));
     return `would start ${name}: ${state.detection.decision}: ${state.detection.reason}`;
   } catch (error) {
     return `would start ${name}: its Detect step would fail: ${(error as Error).message}`;

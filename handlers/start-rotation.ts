@@ -16,6 +16,6 @@ export const handler = lambdaHandler(Item, async (item) => {
   const stateMachineArn = process.env.KEYROT_STATE_MACHINE_ARN;
   if (!stateMachineArn) throw new InvalidInputError('KEYROT_STATE_MACHINE_ARN is not set');
   const due = { userName: item.userName, ...(item.account ? { account: item.account } : {}) };
-  const result = await startRotation(clients.sfn, stateMachineArn, due, new Date(item.scannedAt), 'keyrot daily scan');
+  const result = await startRotation(clients.sfn, stateMachineArn, due, new Date(item.scannedAt));
   return { ...due, ...result };
 });

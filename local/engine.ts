@@ -8,6 +8,7 @@ import { asHandler, recordCallLedger } from './ledger';
 import { appendLog } from './store';
 import type { ExecutionRecord, HistoryEvent } from '../handlers/domain/execution-record';
 import { toHistory, type EventLog, type TaskAttempt } from './history';
+import { redactProofs } from '../handlers/domain/requester';
 
 const ROLE_ARN = 'arn:aws:iam::000000000000:role/keyrot-local';
 
@@ -172,7 +173,7 @@ function timesOut(seconds: number | undefined): { promise: Promise<never>; dispo
 /** The execution record of a local run, without what only the run itself keeps (logs, output). */
 export function recordOf(execution: LocalExecution): ExecutionRecord {
   const { logs: _logs, output: _output, error: _error, cause: _cause, ...record } = execution;
-  return record;
+  return redactProofs(record);
 }
 
 /**

@@ -7,6 +7,7 @@ import { GATE_STATES, Signature, type KeySummary, type RotationState } from '../
 import { approvalLink, loadLinkKey } from './approval-links';
 import { notify } from './notify';
 import { oldKeyUse, type OldKeyUse } from './old-key-use';
+import { principalOf } from './requester';
 import type { FailedSignIn } from './sign-in-throttle';
 import { manifestProblem, signManifest, type VerificationKey } from './signing';
 
@@ -301,7 +302,9 @@ export function refusal(
   // directory links): a printed name is text anyone with the right to set it could copy.
   const same = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
   const identities = [signer.sub, signer.username, signer.principalArn].filter((id): id is string => !!id);
-  if (identities.some((id) => same(id, record.requestedBy)))
+  // The requester is an ARN STS gave (an assumed-role session is its role).
+  const requester = principalOf(record.requestedBy);
+  if (identities.some((id) => same(id, record.requestedBy) || principalOf(id) === requester))
     return 'you requested this rotation, so you may not approve it';
   const principalUser = /^arn:aws[\w-]*:iam::\d{12}:user\/(?:.*\/)?([^/]+)$/.exec(signer.principalArn ?? '')?.[1];
   if ([signer.username, principalUser].some((id) => id !== undefined && same(id, record.userName)))

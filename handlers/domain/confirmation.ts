@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { z } from 'zod';
 import type { Clients, Settings } from '../shared/clients';
 import { InvalidInputError } from '../shared/errors';
 import { logger } from '../shared/logger';
 import type { StateWithNewKey } from '../shared/schemas';
 import type { TaskCallbacks } from './approvals';
 import { notify } from './notify';
+import { readSignedRequest, replayToSts, SignedRequest, stsEndpoint } from './sts-proof';
 
 /**
  * Callback validation (the task-token mode): the consumer proves it holds the new key by a
@@ -15,10 +14,7 @@ import { notify } from './notify';
  * auth method does). The secret never travels; the task token never leaves the record.
  */
 
-/** How far a proof's X-Amz-Date may be from keyrot's clock. */
-export const PROOF_MAX_SKEW_MS = 5 * 60_000;
 const MAX_PROOF_BYTES = 16 * 1024;
-const MAX_STS_ANSWER = 64 * 1024;
 
 /** A pending confirmation, kept in the approvals table beside the approvals (kind and id prefix tell them apart). */
 export interface ConfirmationRecord {
@@ -53,16 +49,6 @@ export interface Proof {
  */
 export function confirmationId(executionId: string): string {
   return `confirm-${createHash('sha256').update(executionId).digest('hex').slice(0, 32)}`;
-}
-
-/**
- * The STS endpoint proofs are replayed to: from configuration only (moto locally, the regional
- * endpoint deployed), never from the request, so the endpoint cannot be pointed elsewhere.
- */
-export function stsEndpoint(env: NodeJS.ProcessEnv = process.env): string {
-  const configured = env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL;
-  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
-  return (configured || `https://sts.${region}.amazonaws.com`).replace(/\/+$/, '');
 }
 
 function table(config: Pick<Settings, 'approvalsTable'>): string {
@@ -111,15 +97,6 @@ export async function requestConfirmation(
   return { confirmationId: record.approvalId, expiresAt: record.expiresAt };
 }
 
-/** A signed request as the consumer sends it: what the SDK would have put on the wire. */
-export const SignedRequest = z.strictObject({
-  method: z.string().max(16),
-  url: z.string().max(2048).optional(),
-  headers: z.record(z.string().max(64), z.string().max(4096)),
-  body: z.string().max(4096),
-});
-export type SignedRequest = z.infer<typeof SignedRequest>;
-
 /** The outcome of a confirmation request, for the HTTP surface to render. */
 export interface ConfirmationOutcome {
   status: number;
@@ -136,11 +113,6 @@ export interface ConfirmDeps {
   fetch?: typeof fetch;
 }
 
-const AUTHORIZATION =
-  /^AWS4-HMAC-SHA256 Credential=([A-Z0-9]+)\/(\d{8})\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=[0-9a-f]{64}$/;
-const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
-/** Headers fetch sets from the URL and body itself. */
-const NOT_FORWARDED = new Set(['host', 'content-length', 'connection', 'transfer-encoding']);
 /** The SFN API's errors for a task token that no longer waits. */
 const TOKEN_GONE = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
 
@@ -203,49 +175,20 @@ export async function describeConfirmation(
   };
 }
 
-/** Why a signed request cannot prove possession of the new key, before asking STS; undefined when it may. */
-function precheck(record: ConfirmationRecord, request: SignedRequest, host: string, now: Date): string | undefined {
-  const headers = Object.fromEntries(
-    Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]),
-  );
-  if (request.method.toUpperCase() !== 'POST') {
-    return `only a signed POST is accepted (got ${request.method.slice(0, 16)}); a presigned URL is not`;
+/** Why a signed request cannot prove possession of the new key, before asking STS; else its form. */
+function precheck(record: ConfirmationRecord, request: SignedRequest, host: string, now: Date) {
+  const form = readSignedRequest(request, host, now);
+  if ('problem' in form) return form;
+  if (form.keyId !== record.newKeyId) {
+    return {
+      problem:
+        form.keyId === record.oldKeyId
+          ? `signed with the old key ${form.keyId}: sign with the new key ${record.newKeyId} from AWSCURRENT of ${record.secretId}`
+          : `signed with ${form.keyId}, which is not the new key ${record.newKeyId} of ${record.userName}`,
+    };
   }
-  const params = new URLSearchParams(request.body);
-  if (params.get('Action') !== 'GetCallerIdentity') return 'the signed request is not STS GetCallerIdentity';
-  const auth = AUTHORIZATION.exec(headers.authorization ?? '');
-  if (!auth) return 'the request carries no AWS Signature Version 4 Authorization header';
-  const [, keyId, day, , service, signedHeaders] = auth as unknown as string[];
-  if (service !== 'sts') return `the request is signed for ${service}, not sts`;
-  if (keyId !== record.newKeyId) {
-    return keyId === record.oldKeyId
-      ? `signed with the old key ${keyId}: sign with the new key ${record.newKeyId} from AWSCURRENT of ${record.secretId}`
-      : `signed with ${keyId}, which is not the new key ${record.newKeyId} of ${record.userName}`;
-  }
-  const signed = (signedHeaders ?? '').split(';');
-  if (!signed.includes('host') || !signed.includes('x-amz-date'))
-    return 'the signature does not cover host and x-amz-date';
-  const date = AMZ_DATE.exec(headers['x-amz-date'] ?? '');
-  if (!date) return 'the request has no valid X-Amz-Date';
-  const [, y, mo, d, h, mi, s] = date;
-  const signedAt = new Date(`${y}-${mo}-${d}T${h}:${mi}:${s}Z`);
-  if (`${y}${mo}${d}` !== day) return 'the credential scope date does not match X-Amz-Date';
-  if (Math.abs(now.getTime() - signedAt.getTime()) > PROOF_MAX_SKEW_MS) {
-    return `signed at ${signedAt.toISOString()}, more than 5 minutes from ${now.toISOString()}: sign a fresh request`;
-  }
-  // STS checks the signature over this header; the body must be the one it was computed from.
-  const bodyHash = headers['x-amz-content-sha256'];
-  if (bodyHash && bodyHash !== createHash('sha256').update(request.body).digest('hex')) {
-    return 'the body does not match its signed hash (x-amz-content-sha256): it was changed after signing';
-  }
-  if ((headers.host ?? '').toLowerCase() !== host.toLowerCase()) {
-    return `signed for host ${(headers.host ?? '').slice(0, 100)}, but keyrot checks proofs with STS at ${host}`;
-  }
-  return undefined;
+  return form;
 }
-
-/** The text between `<tag>` and `</tag>` in an STS answer. */
-const xmlField = (xml: string, tag: string) => new RegExp(`<${tag}>([^<]{1,2048})</${tag}>`).exec(xml)?.[1];
 
 /**
  * POST: accept a proof of possession of the new key, once. The signed GetCallerIdentity is
@@ -282,56 +225,26 @@ export async function confirmWithProof(
     logger.warn('confirmation refused', { confirmationId: id, newKeyId: record.newKeyId, reason });
     return { status, title: 'Proof refused', message: `proof refused: ${reason}; the rotation is still waiting` };
   };
-  const problem = precheck(record, request, new URL(endpoint).host, now);
-  if (problem) return refuse(problem);
-
-  // Only the signed headers travel (fetch derives host and length from the URL and body).
-  const signed = new Set(
-    (
-      /SignedHeaders=([a-z0-9;-]+)/.exec(request.headers.authorization ?? request.headers.Authorization ?? '')?.[1] ??
-      ''
-    ).split(';'),
-  );
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
-    const lower = name.toLowerCase();
-    if ((signed.has(lower) || lower === 'authorization') && !NOT_FORWARDED.has(lower)) headers[lower] = value;
-  }
-  let answer: { ok: boolean; text: string };
-  try {
-    const response = await (deps.fetch ?? fetch)(`${endpoint}/`, {
-      method: 'POST',
-      headers,
-      body: request.body,
-      redirect: 'error',
-      signal: AbortSignal.timeout(10_000),
-    });
-    answer = { ok: response.ok, text: (await response.text()).slice(0, MAX_STS_ANSWER) };
-  } catch (error) {
-    logger.warn('STS could not be reached for a proof', { error: error instanceof Error ? error.name : 'unknown' });
+  const form = precheck(record, request, new URL(endpoint).host, now);
+  if ('problem' in form) return refuse(form.problem);
+  const answer = await replayToSts(request, endpoint, deps.fetch);
+  if ('unreachable' in answer) {
+    logger.warn('STS could not be reached for a proof', { endpoint });
     return {
       status: 502,
       title: 'STS unreachable',
       message: 'STS could not be reached to check the proof; try again.',
     };
   }
-  const arn = answer.ok ? xmlField(answer.text, 'Arn') : undefined;
-  if (!arn) {
-    const code = xmlField(answer.text, 'Code') ?? 'no identity in its answer';
-    return refuse(
-      code === 'SignatureDoesNotMatch'
-        ? 'STS says SignatureDoesNotMatch: the request was changed after signing or signed with a wrong secret'
-        : `STS refused the signed request: ${code}`,
-    );
-  }
+  if ('refused' in answer) return refuse(answer.refused);
+  const { arn } = answer;
   if (arn !== record.userArn) return refuse(`the key authenticates as ${arn}, not ${record.userArn}`);
 
-  const signedAt = AMZ_DATE.exec(request.headers['x-amz-date'] ?? request.headers['X-Amz-Date'] ?? '')!;
   const proof: Proof = {
     confirmationId: id,
     keyId: record.newKeyId,
     arn,
-    signedAt: `${signedAt[1]}-${signedAt[2]}-${signedAt[3]}T${signedAt[4]}:${signedAt[5]}:${signedAt[6]}Z`,
+    signedAt: form.signedAt.replace('.000Z', 'Z'),
     confirmedAt: now.toISOString(),
   };
   if (!(await moveStatus(deps.ddb, config, id, 'WAITING', 'CONFIRMED', proof))) {
@@ -382,51 +295,4 @@ async function moveStatus(
     if (error instanceof Error && error.name === 'ConditionalCheckFailedException') return false;
     throw error;
   }
-}
-
-/** Signing stopped here: the SDK built and signed the request, which is taken instead of sent. */
-class Captured extends Error {
-  constructor(readonly request: SignedRequest) {
-    super('captured');
-  }
-}
-
-/**
- * A GetCallerIdentity request signed with `credentials` by the SDK's own signer, for `endpoint`,
- * without sending it: what a consumer hands keyrot as proof of possession.
- */
-export async function signGetCallerIdentity(
-  credentials: { accessKeyId: string; secretAccessKey: string },
-  endpoint: string,
-  region: string,
-  /** Milliseconds the signer's clock is off, as the SDK's systemClockOffset (a consumer with a skewed clock). */
-  systemClockOffset = 0,
-): Promise<SignedRequest> {
-  const sts = new STSClient({ credentials, endpoint, region, maxAttempts: 1, systemClockOffset });
-  // The deserialize step runs after signing (finalizeRequest) and before anything is sent.
-  sts.middlewareStack.add(
-    () => async (args) => {
-      const http = args.request as {
-        method: string;
-        headers: Record<string, string>;
-        body?: string;
-        hostname: string;
-        port?: number;
-        path: string;
-        protocol: string;
-      };
-      const url = `${http.protocol}//${http.hostname}${http.port ? `:${http.port}` : ''}${http.path}`;
-      throw new Captured({ method: http.method, url, headers: { ...http.headers }, body: String(http.body ?? '') });
-    },
-    { step: 'deserialize', name: 'keyrotCaptureSignedRequest', priority: 'low' },
-  );
-  try {
-    await sts.send(new GetCallerIdentityCommand({}));
-  } catch (error) {
-    if (error instanceof Captured) return error.request;
-    throw error;
-  } finally {
-    sts.destroy();
-  }
-  throw new Error('the SDK sent GetCallerIdentity instead of handing over the signed request');
 }

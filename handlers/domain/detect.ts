@@ -15,6 +15,7 @@ import {
   type RotationState,
 } from '../shared/schemas';
 import { isNoSuchEntity, listKeys } from './keys';
+import { verifyRequester } from './requester';
 import {
   DEFAULT_SECRET_FORMAT,
   isProblem,
@@ -33,6 +34,17 @@ export interface DetectRequest {
   startedAt: string;
 }
 
+/** Who asks for the rotation, as an authenticated ARN (the requester's proof replayed to STS). */
+export type Identify = (input: ExecutionInput, request: DetectRequest) => Promise<string>;
+
+/** The workflow's way to know the requester: replay the proof in the input, bound to this execution. */
+export const requesterOfInput: Identify = (input, request) =>
+  verifyRequester(input.requester, {
+    executionName: request.executionId.split(':').at(-1) ?? request.executionId,
+    userName: input.userName,
+    ...(input.account ? { account: input.account } : {}),
+  });
+
 /** The settings Detect reads: the secret's name, the exemption, the managed scope and what the gates need. */
 export type DetectSettings = Pick<Settings, 'secretPrefix' | 'exemptTag'> &
   Partial<Pick<Settings, 'topicArn' | 'approvalsTable' | 'linkKeySecret' | 'approverPoolId' | 'approverClientId'>> & {
@@ -47,8 +59,8 @@ type DetectClients = Pick<Clients, 'iam'> & Partial<Pick<Clients, 'secrets' | 's
 type Check = NonNullable<Detection['checks']>[number];
 
 /**
- * Step 1: validate the request (before any AWS call, even the member account's AssumeRole),
- * read the user's keys, their age and last use, and decide ROTATE / NOT_DUE / NO_KEY / EXEMPT /
+ * Step 1: validate the request and verify who asks (before any AWS call, even the member
+ * account's AssumeRole; a start without a verifiable requester is InvalidInput), read the user's keys, their age and last use, and decide ROTATE / NOT_DUE / NO_KEY / EXEMPT /
  * BLOCKED; then, for a rotation, check its preconditions: the user is managed, the secret
  * exists and its AWSCURRENT holds the active key in a shape keyrot reads (else SECRET_* or
  * NOT_MANAGED), and every setting the rotation will need answers (else `Misconfigured`).
@@ -58,14 +70,20 @@ export async function detectKeys(
   clientsIn: (account: string | undefined) => Promise<DetectClients>,
   config: DetectSettings,
   request: DetectRequest,
+  identify: Identify = requesterOfInput,
 ): Promise<RotationState> {
   const parsed = ExecutionInput.safeParse(request.input);
   if (!parsed.success) throw new InvalidInputError(`invalid execution input: ${describeIssues(parsed.error)}`);
   const input = parsed.data;
+  // An unverified requester changes nothing either: no call is made for it but the replay to STS.
+  const requestedBy = await identify(input, request);
   // Only valid input picks the account: a member account's role is assumed after this line.
   const clients = await clientsIn(input.account);
   try {
-    return await detectValid(clients, input.account ? await clientsIn(undefined) : clients, config, request, input);
+    return await detectValid(clients, input.account ? await clientsIn(undefined) : clients, config, request, {
+      ...input,
+      requestedBy,
+    });
   } catch (error) {
     throw asMisconfigured(error);
   }
@@ -76,7 +94,7 @@ async function detectValid(
   central: DetectClients,
   config: DetectSettings,
   request: DetectRequest,
-  input: ExecutionInput,
+  input: ExecutionInput & { requestedBy: string },
 ): Promise<RotationState> {
   const { iam } = clients;
   const asOf = input.asOf ?? request.startedAt;

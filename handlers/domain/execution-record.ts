@@ -4,6 +4,7 @@ import {
   GetExecutionHistoryCommand,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
+import { redactProofs } from './requester';
 
 /** One event in `GetExecutionHistory`'s format, with the timestamp as an ISO-8601 UTC string. */
 export interface HistoryEvent {
@@ -52,7 +53,8 @@ export function normalizeEvent(event: Record<string, unknown>): HistoryEvent {
     if (value === undefined || value === null) continue;
     out[key] = key === 'timestamp' ? isoTime(value) : value;
   }
-  return out as HistoryEvent;
+  // A requester's session token is a credential: the evidence keeps who signed, not the token.
+  return redactProofs(out) as HistoryEvent;
 }
 
 function parseJson(text: string | undefined): unknown {
@@ -91,7 +93,7 @@ export async function readExecution(
     startDate: isoTime(described.startDate),
     ...(described.stopDate ? { stopDate: isoTime(described.stopDate) } : {}),
     redriveCount: described.redriveCount ?? 0,
-    input: parseJson(described.input),
+    input: redactProofs(parseJson(described.input)),
     ...(machine.definition ? { definition: machine.definition } : {}),
     events,
   };

@@ -1,5 +1,6 @@
 import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { sha256Hex } from '../shared/digest';
+import { withRequester } from './requester';
 
 /**
  * Execution names: the user and the UTC day (the rotation window), so a second start the same
@@ -23,17 +24,18 @@ export interface DueUser {
 
 /**
  * Start the day's rotation of a user unless it already started: the execution name is the
- * lock, so a second scan in the same window starts nothing new.
+ * lock, so a second scan in the same window starts nothing new. The requester is whoever runs
+ * this (the scan's role deployed, the operator from the CLI): its proof is signed with the
+ * credentials this process has.
  */
 export async function startRotation(
   sfn: SFNClient,
   stateMachineArn: string,
   due: DueUser,
   when: Date,
-  requestedBy: string,
 ): Promise<{ name: string; started: boolean }> {
   const name = executionName(due.userName, when, 1, due.account);
-  const input = { userName: due.userName, requestedBy, ...(due.account ? { account: due.account } : {}) };
+  const input = await withRequester({ userName: due.userName, ...(due.account ? { account: due.account } : {}) }, name);
   const asked = Date.now();
   try {
     const response = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));

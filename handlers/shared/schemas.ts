@@ -24,6 +24,15 @@ export const RotationConfig = z.strictObject({
 });
 export type RotationConfig = z.infer<typeof RotationConfig>;
 
+/** A signed request as the signer hands it over: what the SDK would have put on the wire (sts-proof.ts). */
+export const SignedRequest = z.strictObject({
+  method: z.string().max(16),
+  url: z.string().max(2048).optional(),
+  headers: z.record(z.string().max(64), z.string().max(4096)),
+  body: z.string().max(4096),
+});
+export type SignedRequest = z.infer<typeof SignedRequest>;
+
 /** Named terminal outcomes an auditor sees (Succeed output or Fail error). */
 export const OUTCOMES = ['ROTATED', 'SKIPPED', 'REJECTED', 'ROLLED_BACK', 'ROLLBACK_FAILED'] as const;
 
@@ -36,12 +45,11 @@ export const ExecutionInput = z
       .string()
       .regex(/^\d{12}$/, 'account must be a 12-digit AWS account id')
       .optional(),
-    requestedBy: z
-      .string()
-      .min(1)
-      .max(128)
-      .regex(/^[^\p{Cc}\u202a-\u202e\u2066-\u2069]+$/u, 'requestedBy must not hold control characters')
-      .default('unknown'),
+    /**
+     * Who asks: a GetCallerIdentity request signed by the starter's credentials and bound to this
+     * rotation (requester.ts). Detect refuses a start without one; `requestedBy` is what STS says.
+     */
+    requester: SignedRequest.optional(),
     asOf: z.iso.datetime({ offset: true }).optional(),
     force: z.boolean().default(false),
     /** Onboarding: the user's key is in no secret yet; the new key goes into a new one. */
@@ -97,6 +105,7 @@ export const RotationState = z.object({
   userName: UserName,
   account: z.string().optional(),
   userArn: z.string().min(1),
+  /** The ARN STS answered the requester's proof with. */
   requestedBy: z.string(),
   asOf: z.string(),
   force: z.boolean(),

@@ -23,10 +23,7 @@ const signed: LocalExecution[] = [];
 /** Start a rotation that waits at the deletion gate and return it with its approval link. */
 async function rotationWaitingForApproval(userName: string): Promise<{ run: Promise<LocalExecution>; link: string }> {
   await aws.seedUser(userName);
-  const run = runRotation(
-    { userName, force: true, requestedBy: 'ops', config: { validationMode: 'none' } },
-    { decision: 'none', tokens },
-  );
+  const run = runRotation({ userName, force: true, config: { validationMode: 'none' } }, { decision: 'none', tokens });
   // The link as an approver gets it: from the notification.
   const deadline = Date.now() + 30_000;
   for (;;) {

@@ -82,14 +82,11 @@ describe('audit replay and the evidence archive', () => {
     const plain = { validationMode: 'none' } as const;
     for (const user of ['audited', 'broken', 'crashed']) await aws.seedUser(user);
 
-    runs.approved = await runRotation({ userName: 'audited', requestedBy: 'ops', force: true, config: plain });
-    runs.rejected = await runRotation(
-      { userName: 'audited', requestedBy: 'ops', force: true, config: plain },
-      { decision: 'REJECTED' },
-    );
-    runs.again = await runRotation({ userName: 'audited', requestedBy: 'ops', force: true, config: plain });
+    runs.approved = await runRotation({ userName: 'audited', force: true, config: plain });
+    runs.rejected = await runRotation({ userName: 'audited', force: true, config: plain }, { decision: 'REJECTED' });
+    runs.again = await runRotation({ userName: 'audited', force: true, config: plain });
     runs.rolledBack = await runRotation(
-      { userName: 'broken', requestedBy: 'ops', force: true, config: plain },
+      { userName: 'broken', force: true, config: plain },
       {
         around: async (handler, invoke) => {
           if (handler !== 'verify-key') return invoke();
@@ -103,7 +100,7 @@ describe('audit replay and the evidence archive', () => {
       error: 'Lambda.Unknown',
     });
     try {
-      runs.crashed = await runRotation({ userName: 'crashed', requestedBy: 'ops', force: true, config: plain });
+      runs.crashed = await runRotation({ userName: 'crashed', force: true, config: plain });
     } finally {
       disarm();
     }
@@ -116,7 +113,8 @@ describe('audit replay and the evidence archive', () => {
     assert.equal(replayed.outcome, 'ROTATED');
     assert.equal(replayed.complete, true, replayed.gaps.join('; '));
     assert.equal(replayed.user, 'audited');
-    assert.equal(replayed.requestedBy, 'ops');
+    // Who asked is what STS said of the requester's proof, not text anyone typed.
+    assert.equal(replayed.requestedBy, aws.operatorArn);
     assert.deepEqual(
       replayed.steps.map((step) => step.state),
       runs

@@ -2,12 +2,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  confirmationId,
-  signGetCallerIdentity,
-  stsEndpoint,
-  type SignedRequest,
-} from '../../handlers/domain/confirmation';
+import { confirmationId } from '../../handlers/domain/confirmation';
+import { signGetCallerIdentity, stsEndpoint, type SignedRequest } from '../../handlers/domain/sts-proof';
 import { startApprovalServer, type ApprovalServer } from '../../local/approval-server';
 import { LocalTaskTokens, type LocalExecution } from '../../local/engine';
 import { cliSession } from '../support/cli';
@@ -47,7 +43,7 @@ async function waiting(executionArn: string) {
 }
 
 const sign = (key: { accessKeyId: string; secretAccessKey: string }, clockOffsetMs = 0) =>
-  signGetCallerIdentity(key, stsEndpoint(), 'us-east-1', clockOffsetMs);
+  signGetCallerIdentity(key, stsEndpoint(), 'us-east-1', { systemClockOffset: clockOffsetMs });
 
 describe('callback validation: the consumer proves possession of the new key', () => {
   before(async () => {
@@ -114,7 +110,7 @@ describe('callback validation: the consumer proves possession of the new key', (
 
     // Act
     const execution: LocalExecution = await runRotation(
-      { userName: 'cb-forged', requestedBy: 'ops', force: true, config: CALLBACK },
+      { userName: 'cb-forged', force: true, config: CALLBACK },
       {
         tokens,
         decision: 'APPROVED',
@@ -186,7 +182,7 @@ describe('callback validation: the consumer proves possession of the new key', (
 
     // Act
     const execution = await runRotation(
-      { userName: 'cb-silent', requestedBy: 'ops', force: true, config: CALLBACK },
+      { userName: 'cb-silent', force: true, config: CALLBACK },
       { tokens, decision: 'APPROVED', context: { 'keyrot:approvalTimeoutSeconds': '2' } },
     );
     const late = await prove(execution.executionArn, await sign(old));

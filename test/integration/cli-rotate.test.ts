@@ -28,8 +28,6 @@ describe('keyrot rotate', () => {
       '--validation',
       'none',
       '--skip-waits',
-      '--requested-by',
-      'ops',
     );
 
     assert.equal(run.code, 0, run.stderr);
@@ -42,6 +40,8 @@ describe('keyrot rotate', () => {
     const history = JSON.parse(readFileSync(result.history ?? '', 'utf8')) as { events: { type: string }[] };
     assert.equal(history.events[0]?.type, 'ExecutionStarted');
     assert.equal(history.events.at(-1)?.type, 'ExecutionSucceeded');
+    // The CLI proved who asks with its own credentials; Detect recorded what STS said.
+    assert.ok(readFileSync(result.history ?? '', 'utf8').includes(aws.operatorArn));
     const everything =
       run.stdout +
       run.stderr +

@@ -38,7 +38,7 @@ async function run(
   secrets.push(original.secretAccessKey);
   points.arm(fault);
   const execution = await runRotation(
-    { userName: user, requestedBy: 'ops', force: true, config },
+    { userName: user, force: true, config },
     { decision: scenario, around: points.around },
   );
   emitted.push(JSON.stringify(execution));

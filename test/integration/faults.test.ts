@@ -87,7 +87,7 @@ async function rotate(scenario: Scenario = {}) {
   const disarm = scenario.fault ? injectFault(clients[scenario.fault.client], scenario.fault) : () => {};
   const invocations: Invocation[] = [];
   const execution = await runRotation(
-    { userName: user, requestedBy: 'ops', force: true, config },
+    { userName: user, force: true, config },
     {
       definition: scaled,
       waits: 'real',

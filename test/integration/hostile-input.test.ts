@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { causeMessage } from '../../handlers/shared/errors';
+import { REQUESTER_HEADER, requesterBinding } from '../../handlers/domain/requester';
+import { signGetCallerIdentity, stsEndpoint } from '../../handlers/domain/sts-proof';
 import { ExecutionInput } from '../../handlers/shared/schemas';
 import type { LocalExecution } from '../../local/engine';
 import { CallPoints } from '../support/fault-matrix';
@@ -62,9 +64,9 @@ const HOSTILE: [string, unknown, RegExp][] = [
   ['a date that is not one', { userName: 'alice', asOf: 'yesterday' }, /asOf/],
   ['a short account id', { userName: 'alice', account: '12345' }, /account must be a 12-digit AWS account id/],
   ['a numeric account id', { userName: 'alice', account: 210987654321 }, /account: Invalid input: expected string/],
-  ['a log line in requestedBy', { userName: 'alice', requestedBy: 'ops\n{"level":"ERROR"}' }, /control characters/],
-  ['a bidi override in requestedBy', { userName: 'alice', requestedBy: 'ops\u202egnp.exe' }, /control characters/],
-  ['129 characters of requester', { userName: 'alice', requestedBy: 'r'.repeat(129) }, /requestedBy/],
+  ['a typed requester', { userName: 'alice', requestedBy: 'ops' }, /unknown field "requestedBy"/],
+  ['a requester that is text', { userName: 'alice', requester: 'ops' }, /requester: Invalid input: expected object/],
+  ['a requester without its proof', { userName: 'alice', requester: {} }, /requester\.method/],
   ['a prototype key', JSON.parse('{"userName":"alice","__proto__":{"force":true}}'), /unknown field "__proto__"/],
   ['5,000 long unknown fields', { userName: 'alice', ...manyFields }, /unknown fields "field-0-x+…"/],
   ['a bad name in a managed member account', { userName: 'bad name', account: MEMBER }, /userName may only hold/],
@@ -115,7 +117,7 @@ describe('hostile execution input', () => {
       {},
       { $: 1 },
     ];
-    const fields = ['userName', 'account', 'requestedBy', 'asOf', 'force', 'config', 'config.$', 'userName.$', 'x'];
+    const fields = ['userName', 'account', 'requester', 'asOf', 'force', 'config', 'config.$', 'userName.$', 'x'];
     const configFields = ['maxAgeDays', 'approveDeletion', 'validationMode', 'graceSeconds', 'validationPollSeconds'];
     let generated = 0;
     const batch: unknown[] = [];
@@ -145,12 +147,19 @@ describe('hostile execution input', () => {
     assert.deepEqual(await aws.keys('alice'), keysBefore);
   });
 
-  it('takes a well-formed input with path-like free text literally: nothing in it is evaluated', async () => {
+  it('takes a well-formed input with path-like text literally: nothing in it is evaluated', async () => {
+    const name = 'literal-path-text';
+    const binding = requesterBinding({ executionName: name, userName: 'alice' });
+    const requester = await signGetCallerIdentity(undefined, stsEndpoint(), 'us-east-1', {
+      headers: { [REQUESTER_HEADER]: binding, 'x-keyrot-note': '$$.Task.Token' },
+    });
     const execution = await runRotation(
-      { userName: 'alice', requestedBy: '$$.Task.Token', force: true, config: { validationMode: 'none' } },
-      { decision: 'APPROVED' },
+      { userName: 'alice', requester, force: true, config: { validationMode: 'none' } },
+      { decision: 'APPROVED', name },
     );
     assert.equal(execution.status, 'SUCCEEDED', execution.cause);
+    const started = execution.events.find((event) => event.type === 'ExecutionStarted');
+    assert.match(JSON.stringify(started), /"x-keyrot-note\\":\\"\$\$\.Task\.Token\\"/);
     const detected = execution.events.find(
       (event) =>
         event.type === 'TaskStateExited' && (event.stateExitedEventDetails as { name: string }).name === 'Detect Keys',
@@ -158,6 +167,6 @@ describe('hostile execution input', () => {
     const output = JSON.parse((detected?.stateExitedEventDetails as { output: string }).output) as {
       requestedBy: string;
     };
-    assert.equal(output.requestedBy, '$$.Task.Token');
+    assert.equal(output.requestedBy, aws.operatorArn);
   });
 });

@@ -30,10 +30,7 @@ describe('load', () => {
     for (let i = 0; i <= N; i += 1) users.push({ user: `load-${i}`, original: await aws.seedUser(`load-${i}`) });
     secrets.push(...users.map((u) => u.original.secretAccessKey));
     const rotate = ({ user }: { user: string }) =>
-      runRotation(
-        { userName: user, requestedBy: 'load test', force: true, config: { validationMode: 'none' } },
-        { decision: 'APPROVED' },
-      );
+      runRotation({ userName: user, force: true, config: { validationMode: 'none' } }, { decision: 'APPROVED' });
     await rotate(users.pop()!); // warm: handlers loaded once, as a long-lived process has them
 
     const run = await inParallel(users, rotate);

@@ -119,7 +119,7 @@ describe('the old key is never retired while a consumer still uses it', () => {
     const { clients, settings } = modules.clients;
 
     const run = runRotation(
-      { userName: 'page-warning', force: true, requestedBy: 'ops', config: { validationMode: 'none' } },
+      { userName: 'page-warning', force: true, config: { validationMode: 'none' } },
       {
         decision: 'none',
         tokens,

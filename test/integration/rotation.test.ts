@@ -45,7 +45,7 @@ describe('the rotation workflow against moto', () => {
     const old = await aws.seedUser('happy');
     secretsSeen.push(old.secretAccessKey);
 
-    const execution = await rotate({ userName: 'happy', requestedBy: 'ops', force: true, config: NO_VALIDATION });
+    const execution = await rotate({ userName: 'happy', force: true, config: NO_VALIDATION });
 
     assert.equal(execution.status, 'SUCCEEDED', `${execution.error}: ${execution.cause}`);
     const output = execution.output as { outcome: string; oldKeyId: string; newKeyId: string };

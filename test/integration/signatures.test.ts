@@ -175,7 +175,7 @@ describe('KMS-signed approval signatures', () => {
     await aws.seedUser('forged-user');
     const [oldKey] = await aws.keys('forged-user');
     const execution = await runRotation(
-      { userName: 'forged-user', requestedBy: 'ops', force: true, config: { validationMode: 'none' } },
+      { userName: 'forged-user', force: true, config: { validationMode: 'none' } },
       {
         // As if check-approval had been bypassed, or the state edited between the two steps.
         around: async (name, invoke) => {

@@ -30,7 +30,7 @@ export async function rotationAtGate(
   await world.aws.seedUser(userName);
   let done = false;
   const run = runRotation(
-    { userName, force: true, requestedBy: 'ops', config: { validationMode: 'none' }, ...input },
+    { userName, force: true, config: { validationMode: 'none' }, ...input },
     { decision: 'none', tokens: world.tokens, ...(context ? { context } : {}) },
   ).finally(() => (done = true));
   const deadline = Date.now() + 30_000;

@@ -70,6 +70,9 @@ export class LocalAws {
     return { accessKeyId: this.environment.AWS_ACCESS_KEY_ID, secretAccessKey: this.environment.AWS_SECRET_ACCESS_KEY };
   }
 
+  /** Who the operator's credentials authenticate as: the requester every local start proves. */
+  readonly operatorArn = 'arn:aws:iam::123456789012:user/keyrot/keyrot-operator';
+
   private client<T>(Client: new (config: object) => T, credentials: LocalKey = this.operator): T {
     return new Client({ endpoint: this.moto.endpoint, region: REGION, credentials, maxAttempts: 1 });
   }

@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { decideAllPending } from '../../handlers/domain/approvals';
+import { withRequester } from '../../handlers/domain/requester';
 import { clients, settings } from '../../handlers/shared/clients';
 import { synthesizeDefinition, type SynthesizedDefinition } from '../../local/definition';
 import { LocalTaskTokens, runLocal, type LocalExecution, type LocalRunOptions } from '../../local/engine';
@@ -19,6 +21,20 @@ export interface RunOptions {
   waits?: LocalRunOptions['waits'];
   /** Called when a gate waits, after the approval exists, before it is answered as told. */
   onWaiting?: LocalRunOptions['onWaiting'];
+  /** The execution's name (default a fresh one). */
+  name?: string;
+}
+
+/**
+ * The input as `keyrot rotate` starts it: with the requester's proof, signed by the credentials
+ * the test runs with (the local operator) for this execution, unless the input brings its own
+ * `requester` (a test of the proof itself) or is not a rotation request at all.
+ */
+async function proven(input: unknown, executionName: string): Promise<unknown> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input) || 'requester' in input) return input;
+  const request = input as { userName?: unknown; account?: unknown };
+  if (typeof request.userName !== 'string' || !['string', 'undefined'].includes(typeof request.account)) return input;
+  return withRequester(request as { userName: string; account?: string }, executionName);
 }
 
 /** Run the synthesized workflow in the local engine with instant waits, answering gates as told. */
@@ -28,8 +44,10 @@ export async function runRotation(input: unknown, options: RunOptions = {}): Pro
   if (!options.definition) definitions.set(key, definition);
   const tokens = options.tokens ?? new LocalTaskTokens();
   const decisions: Promise<unknown>[] = [];
+  const name = options.name ?? `test-${randomUUID()}`;
   const execution = await runLocal(definition, {
-    input,
+    input: await proven(input, name),
+    name,
     tokens,
     waits: options.waits ?? 'skip',
     around: options.around,

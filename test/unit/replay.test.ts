@@ -23,7 +23,7 @@ function record(events: HistoryEvent[], overrides: Partial<ExecutionRecord> = {}
     startDate: '2026-03-01T10:00:00.000Z',
     stopDate: '2026-03-01T10:05:00.340Z',
     redriveCount: 1,
-    input: { userName: 'payroll-bot', requestedBy: 'ops' },
+    input: { userName: 'payroll-bot' },
     events,
     ...overrides,
   };

@@ -1,0 +1,211 @@
+import { createHash } from 'node:crypto';
+import type { AwsCredentialIdentity } from '@aws-sdk/types';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { SignedRequest } from '../shared/schemas';
+
+export { SignedRequest };
+
+/**
+ * Signed STS GetCallerIdentity requests as proofs of identity (as Vault's IAM auth method
+ * uses them): the holder of a credential signs the request, keyrot replays it to STS as-is and
+ * reads who STS says signed it. The secret never travels. Two proofs use this form: the
+ * consumer's proof that it holds the new key (confirmation.ts) and the requester's proof of
+ * who asks for a rotation (requester.ts).
+ */
+
+/** How far a proof's X-Amz-Date may be from keyrot's clock. */
+export const PROOF_MAX_SKEW_MS = 5 * 60_000;
+const MAX_STS_ANSWER = 64 * 1024;
+
+/**
+ * The STS endpoint proofs are replayed to: from configuration only (moto locally, the regional
+ * endpoint deployed), never from the request, so the endpoint cannot be pointed elsewhere.
+ */
+export function stsEndpoint(env: NodeJS.ProcessEnv = process.env): string {
+  const configured = env.AWS_ENDPOINT_URL_STS || env.AWS_ENDPOINT_URL;
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1';
+  return (configured || `https://sts.${region}.amazonaws.com`).replace(/\/+$/, '');
+}
+
+/** The region a signature for `endpoint` is scoped to (the regional STS host names it). */
+export function stsRegion(endpoint: string, env: NodeJS.ProcessEnv = process.env): string {
+  return (
+    /^sts\.([a-z0-9-]+)\.amazonaws\.com$/.exec(new URL(endpoint).hostname)?.[1] ??
+    env.AWS_REGION ??
+    env.AWS_DEFAULT_REGION ??
+    'us-east-1'
+  );
+}
+
+const AUTHORIZATION =
+  /^AWS4-HMAC-SHA256 Credential=([A-Z0-9]+)\/(\d{8})\/([a-z0-9-]+)\/([a-z0-9-]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=[0-9a-f]{64}$/;
+const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+/** Headers fetch sets from the URL and body itself. */
+const NOT_FORWARDED = new Set(['host', 'content-length', 'connection', 'transfer-encoding']);
+
+/** What the form of a signed request says, once it is one keyrot may replay. */
+export interface SignedForm {
+  /** The access key id the request is signed with. */
+  keyId: string;
+  signedAt: string;
+  /** The headers (lower-cased names) the signature covers, with their values. */
+  signed: Record<string, string>;
+}
+
+/**
+ * Why `request` cannot be a proof, before asking STS (`{ problem }`), or what its form says:
+ * a signed POST of GetCallerIdentity for `host`, covering host and date, fresh, with the body it
+ * was signed over.
+ */
+export function readSignedRequest(request: SignedRequest, host: string, now: Date): { problem: string } | SignedForm {
+  const headers = Object.fromEntries(
+    Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]),
+  );
+  if (request.method.toUpperCase() !== 'POST') {
+    return { problem: `only a signed POST is accepted (got ${request.method.slice(0, 16)}); a presigned URL is not` };
+  }
+  const params = new URLSearchParams(request.body);
+  if (params.get('Action') !== 'GetCallerIdentity')
+    return { problem: 'the signed request is not STS GetCallerIdentity' };
+  const auth = AUTHORIZATION.exec(headers.authorization ?? '');
+  if (!auth) return { problem: 'the request carries no AWS Signature Version 4 Authorization header' };
+  const [, keyId, day, , service, signedHeaders] = auth as unknown as string[];
+  if (service !== 'sts') return { problem: `the request is signed for ${service}, not sts` };
+  const names = (signedHeaders ?? '').split(';');
+  if (!names.includes('host') || !names.includes('x-amz-date'))
+    return { problem: 'the signature does not cover host and x-amz-date' };
+  const date = AMZ_DATE.exec(headers['x-amz-date'] ?? '');
+  if (!date) return { problem: 'the request has no valid X-Amz-Date' };
+  const [, y, mo, d, h, mi, s] = date;
+  const signedAt = new Date(`${y}-${mo}-${d}T${h}:${mi}:${s}Z`);
+  if (`${y}${mo}${d}` !== day) return { problem: 'the credential scope date does not match X-Amz-Date' };
+  if (Math.abs(now.getTime() - signedAt.getTime()) > PROOF_MAX_SKEW_MS) {
+    return {
+      problem: `signed at ${signedAt.toISOString()}, more than 5 minutes from ${now.toISOString()}: sign a fresh request`,
+    };
+  }
+  // STS checks the signature over this header; the body must be the one it was computed from.
+  const bodyHash = headers['x-amz-content-sha256'];
+  if (bodyHash && bodyHash !== createHash('sha256').update(request.body).digest('hex')) {
+    return { problem: 'the body does not match its signed hash (x-amz-content-sha256): it was changed after signing' };
+  }
+  if ((headers.host ?? '').toLowerCase() !== host.toLowerCase()) {
+    return {
+      problem: `signed for host ${(headers.host ?? '').slice(0, 100)}, but keyrot checks proofs with STS at ${host}`,
+    };
+  }
+  const signed = Object.fromEntries(names.map((name) => [name, headers[name] ?? '']));
+  return { keyId: keyId!, signedAt: signedAt.toISOString(), signed };
+}
+
+/** The text between `<tag>` and `</tag>` in an STS answer. */
+const xmlField = (xml: string, tag: string) => new RegExp(`<${tag}>([^<]{1,2048})</${tag}>`).exec(xml)?.[1];
+
+/** What STS said of a replayed proof: who signed it, why it refused, or that it could not be asked. */
+export type StsAnswer = { arn: string } | { refused: string } | { unreachable: true };
+
+/**
+ * Replay a signed request to STS at `endpoint` as it was signed: only the signed headers and
+ * the Authorization travel (fetch derives host and length from the URL and body).
+ */
+export async function replayToSts(
+  request: SignedRequest,
+  endpoint: string,
+  fetchFn: typeof fetch = fetch,
+): Promise<StsAnswer> {
+  const authorization = Object.entries(request.headers).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
+  const signed = new Set((/SignedHeaders=([a-z0-9;-]+)/.exec(authorization ?? '')?.[1] ?? '').split(';'));
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    const lower = name.toLowerCase();
+    if ((signed.has(lower) || lower === 'authorization') && !NOT_FORWARDED.has(lower)) headers[lower] = value;
+  }
+  let answer: { ok: boolean; text: string };
+  try {
+    const response = await fetchFn(`${endpoint}/`, {
+      method: 'POST',
+      headers,
+      body: request.body,
+      redirect: 'error',
+      signal: AbortSignal.timeout(10_000),
+    });
+    answer = { ok: response.ok, text: (await response.text()).slice(0, MAX_STS_ANSWER) };
+  } catch {
+    return { unreachable: true };
+  }
+  const arn = answer.ok ? xmlField(answer.text, 'Arn') : undefined;
+  if (arn) return { arn };
+  const code = xmlField(answer.text, 'Code') ?? 'no identity in its answer';
+  return {
+    refused:
+      code === 'SignatureDoesNotMatch'
+        ? 'STS says SignatureDoesNotMatch: the request was changed after signing or signed with a wrong secret'
+        : `STS refused the signed request: ${code}`,
+  };
+}
+
+/** Signing stopped here: the SDK built and signed the request, which is taken instead of sent. */
+class Captured extends Error {
+  constructor(readonly request: SignedRequest) {
+    super('captured');
+  }
+}
+
+/**
+ * A GetCallerIdentity request signed with `credentials` by the SDK's own signer, for `endpoint`,
+ * without sending it. `headers` are added before signing, so the signature covers them (a
+ * requester binds its proof to one rotation this way).
+ */
+export async function signGetCallerIdentity(
+  /** The SDK's default chain when absent. */
+  credentials: AwsCredentialIdentity | (() => Promise<AwsCredentialIdentity>) | undefined,
+  endpoint: string,
+  region: string,
+  options: {
+    /** Milliseconds the signer's clock is off, as the SDK's systemClockOffset (a consumer with a skewed clock). */
+    systemClockOffset?: number;
+    headers?: Record<string, string>;
+  } = {},
+): Promise<SignedRequest> {
+  const { systemClockOffset = 0, headers = {} } = options;
+  const sts = new STSClient({
+    ...(credentials ? { credentials } : {}),
+    endpoint,
+    region,
+    maxAttempts: 1,
+    systemClockOffset,
+  });
+  sts.middlewareStack.add(
+    (next) => async (args) => {
+      Object.assign((args.request as { headers: Record<string, string> }).headers, headers);
+      return next(args);
+    },
+    { step: 'build', name: 'keyrotSignedHeaders' },
+  );
+  // The deserialize step runs after signing (finalizeRequest) and before anything is sent.
+  sts.middlewareStack.add(
+    () => async (args) => {
+      const http = args.request as {
+        method: string;
+        headers: Record<string, string>;
+        body?: string;
+        hostname: string;
+        port?: number;
+        path: string;
+        protocol: string;
+      };
+      const url = `${http.protocol}//${http.hostname}${http.port ? `:${http.port}` : ''}${http.path}`;
+      throw new Captured({ method: http.method, url, headers: { ...http.headers }, body: String(http.body ?? '') });
+    },
+    { step: 'deserialize', name: 'keyrotCaptureSignedRequest', priority: 'low' },
+  );
+  try {
+    await sts.send(new GetCallerIdentityCommand({}));
+  } catch (error) {
+    if (error instanceof Captured) return error.request;
+    throw error;
+  } finally {
+    sts.destroy();
+  }
+  throw new Error('the SDK sent GetCallerIdentity instead of handing over the signed request');
+}
