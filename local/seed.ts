@@ -61,13 +61,24 @@ export interface DemoApprover {
   password: string;
   /** On keyrot's approver allow-list. */
   allowed: boolean;
+  /** The IAM principal the directory links (separation of duties compares it with the requester). */
+  principalArn?: string;
 }
+
+/** Who the local operator's credentials authenticate as: the requester of every local rotation. */
+export const LOCAL_OPERATOR_ARN = 'arn:aws:iam::123456789012:user/keyrot/keyrot-operator';
 
 /** The approvers local mode seeds into moto's Cognito (demo passwords, never real ones). */
 export const DEMO_APPROVERS: DemoApprover[] = [
   { username: 'quality-approver', name: 'Quinn Avery (QA Lead)', password: 'Demo-Approver-1!', allowed: true },
   { username: 'system-owner', name: 'Ira Tanaka (System Owner)', password: 'Demo-Approver-2!', allowed: true },
-  { username: 'ops', name: 'Olu Pereira (Operations)', password: 'Demo-Operator-3!', allowed: true },
+  {
+    username: 'ops',
+    name: 'Olu Pereira (Operations)',
+    password: 'Demo-Operator-3!',
+    allowed: true,
+    principalArn: LOCAL_OPERATOR_ARN,
+  },
   { username: 'intern', name: 'Ivy Intern', password: 'Demo-Intern-4!', allowed: false },
 ];
 
@@ -176,6 +187,7 @@ async function seedApprovers(endpoint: string): Promise<{ poolId: string; client
       sub,
       username: approver.username,
       name: approver.name,
+      ...(approver.principalArn ? { principalArn: approver.principalArn } : {}),
       addedAt: new Date().toISOString(),
     });
     await cognito.send(

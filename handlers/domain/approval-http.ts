@@ -5,7 +5,7 @@ import { jsonText } from '../shared/printable';
 import type { Signature } from '../shared/schemas';
 import { csrfToken, linkSignature, loadLinkKey, sameToken } from './approval-links';
 import { messagePage, reviewPage, signedPage } from './approval-page';
-import { decide, getApproval, refusal, type ApprovalRecord, type Signer, type TaskCallbacks } from './approvals';
+import { decide, getApproval, signerRefusal, type ApprovalRecord, type Signer, type TaskCallbacks } from './approvals';
 import { authenticateApprover, SignInRefusedError } from './approver-auth';
 import { PASSWORD_PATH, passwordRoute } from './approver-password';
 import { confirmWithProof, describeConfirmation } from './confirmation';
@@ -38,12 +38,15 @@ export interface ApprovalApiDeps {
 
 /**
  * The one answer to every failed sign-in at signing (wrong password, unknown user, an account that
- * must still choose its password), so the page tells nobody which part was wrong.
+ * must still choose its password, a signer this approval refuses: its requester, the owner of the
+ * key, someone not on the approver list), so the page tells nobody which part was wrong. The
+ * approval record keeps the reason for the audit trail.
  */
 export const SIGN_IN_REFUSED =
-  'Sign-in refused: the user name or password is not right, or this account cannot sign yet. Check both and ' +
-  'try again. If you have not chosen your own password yet, set it first on the /password page; if signing ' +
-  'still fails, ask the keyrot administrator.';
+  'Sign-in refused: the user name or password is not right, this account cannot sign yet, or it may not sign ' +
+  'this request (nobody signs a rotation they asked for or of their own key, and only keyrot approvers sign). ' +
+  'Check the user name and password and try again. If you have not chosen your own password yet, set it first ' +
+  'on the /password page; if signing still fails, ask the keyrot administrator, who can see why.';
 
 /** The largest form body any page accepts (413 above it). */
 export const MAX_BODY = 16 * 1024;
@@ -218,8 +221,6 @@ async function sign(
   if (reason.length > 1000) return refuse(400, 'Reason too long', 'Keep the reason under 1000 characters.');
   const signer = await signIn(deps, record, { username, password }, now);
   if ('status' in signer) return { ...signer, record, form };
-  const refused = refusal(record, signer, deps.config, now);
-  if (refused) return refuse(403, 'Not allowed to sign', refused);
   try {
     const signature = await decide(
       { ddb: deps.clients.ddb, kms: deps.clients.kms, callbacks: deps.callbacks },
@@ -264,23 +265,25 @@ async function signIn(
       retryAfter: claim.retryAfter,
     };
   }
+  let why: string;
   try {
-    return await authenticateApprover(deps.clients, deps.config, credentials);
+    const signer = await authenticateApprover(deps.clients, deps.config, credentials);
+    // Answered as a wrong password is: a different answer would say the password was right.
+    const notPermitted = signerRefusal(record, signer, deps.config);
+    if (!notPermitted) return signer;
+    why = notPermitted;
   } catch (error) {
     if (!(error instanceof SignInRefusedError)) throw error;
-    await recordFailure(deps.clients, deps.config, record.approvalId, {
-      at: now.toISOString(),
-      identity,
-      attempt: claim.attempt,
-    });
-    logger.warn('approval sign-in refused', {
-      approvalId: record.approvalId,
-      identity,
-      attempt: claim.attempt,
-      reason: error.message,
-    });
-    return refused;
+    why = error.message;
   }
+  await recordFailure(deps.clients, deps.config, record.approvalId, {
+    at: now.toISOString(),
+    identity,
+    attempt: claim.attempt,
+    why,
+  });
+  logger.warn('approval sign-in refused', { approvalId: record.approvalId, identity, attempt: claim.attempt, why });
+  return refused;
 }
 
 /**

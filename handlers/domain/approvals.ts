@@ -298,6 +298,19 @@ export function refusal(
   if (record.status === 'EXPIRED' || now.toISOString() > record.expiresAt) {
     return `this approval expired at ${record.expiresAt}`;
   }
+  return signerRefusal(record, signer, config);
+}
+
+/**
+ * Why this signer may not sign this approval whatever its status (separation of duties and the
+ * approver list), or undefined. The signing page answers these as it answers a wrong password:
+ * after a correct password they would otherwise tell an attacker that the password was right.
+ */
+export function signerRefusal(
+  record: Pick<ApprovalRecord, 'requestedBy' | 'userName'>,
+  signer: Signer,
+  config: Pick<Settings, 'approvers'>,
+): string | undefined {
   // Stable identities only (the pool's sub, the immutable user name, the IAM principal the
   // directory links): a printed name is text anyone with the right to set it could copy.
   const same = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();

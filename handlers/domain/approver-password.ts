@@ -3,6 +3,7 @@ import { MAX_BODY, type ApprovalApiDeps, type HttpRequest } from './approval-htt
 import { csrfToken, loadLinkKey, sameToken } from './approval-links';
 import { passwordPage, passwordSetPage } from './approval-page';
 import { FORM, unsupportedMediaType } from './media-type';
+import { claimAttempt, signInIdentity } from './sign-in-throttle';
 import {
   FirstPasswordRefusedError,
   PasswordPolicyError,
@@ -32,6 +33,22 @@ export interface PasswordOutcome {
   form?: { csrf: string; action: string };
   /** The complete HTML page. */
   page: string;
+  /** Seconds before a throttled attempt may be tried again (the Retry-After header). */
+  retryAfter?: number;
+}
+
+/**
+ * The window first sign-ins are counted in: one UTC day per user name, so guessing a temporary
+ * password is throttled as signing is (3 free attempts, then waits doubling up to 1 % of a day).
+ */
+function passwordWindow(now: Date) {
+  const day = now.toISOString().slice(0, 10);
+  const start = Date.parse(`${day}T00:00:00.000Z`);
+  return {
+    approvalId: `password#${day}`,
+    requestedAt: new Date(start).toISOString(),
+    expiresAt: new Date(start + 86_400_000).toISOString(),
+  };
 }
 
 /**
@@ -117,7 +134,24 @@ export async function passwordRoute(deps: ApprovalApiDeps, request: HttpRequest)
     logger.warn('first password refused', { username: username.slice(0, USERNAME_MAX), reason });
     return answer(401, 'Password not set', NOT_SET, csrf);
   };
-  if (username.length > USERNAME_MAX || temporaryPassword.length > PASSWORD_MAX) return refused('too long');
+  const identity = signInIdentity(username);
+  if (!identity || username.length > USERNAME_MAX || temporaryPassword.length > PASSWORD_MAX)
+    return refused('too long');
+  // Counted before Cognito sees the temporary password, as a sign-in at signing is.
+  const claim = await claimAttempt(deps.clients, deps.config, passwordWindow(now), identity, now);
+  if (!claim.allowed) {
+    logger.warn('first password throttled', { identity, until: claim.notBefore });
+    return {
+      ...answer(
+        429,
+        'Too many attempts',
+        `Too many attempts with this user name today: try again after ${claim.notBefore} (in ${claim.retryAfter} ` +
+          'seconds). If these attempts were not yours, tell the keyrot administrator.',
+        csrf,
+      ),
+      retryAfter: claim.retryAfter,
+    };
+  }
   try {
     await setFirstPassword(deps.clients, deps.config, { username, temporaryPassword, newPassword });
   } catch (error) {

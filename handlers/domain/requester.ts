@@ -45,12 +45,10 @@ export async function signRequester(
 export async function withRequester<T extends { userName: string; account?: string }>(
   input: T,
   executionName: string,
+  credentials?: AwsCredentialIdentity,
 ): Promise<T & { requester: SignedRequest }> {
-  const requester = await signRequester({
-    executionName,
-    userName: input.userName,
-    ...(input.account ? { account: input.account } : {}),
-  });
+  const rotation = { executionName, userName: input.userName, ...(input.account ? { account: input.account } : {}) };
+  const requester = await signRequester(rotation, credentials);
   return { ...input, requester };
 }
 

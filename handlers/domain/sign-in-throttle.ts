@@ -51,6 +51,8 @@ export interface FailedSignIn {
   identity: string;
   /** The identity's attempt number on this approval. */
   attempt: number;
+  /** Why it failed, for the audit trail (never shown to whoever signs in). */
+  why?: string;
 }
 
 /** The attempt may go to Cognito (`attempt` is its number), or must wait until `notBefore`. */

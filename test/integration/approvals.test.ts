@@ -47,6 +47,11 @@ async function assertRefused(waiting: Waiting, response: Response, status: numbe
   assert.equal(waiting.settled(), false, 'the execution still waits');
 }
 
+/** Why the last failed sign-in on a record failed, as the audit trail keeps it. */
+function lastFailure(record: { failedSignIns?: { why?: string }[] }): string {
+  return record.failedSignIns?.at(-1)?.why ?? '(no failed sign-in recorded)';
+}
+
 describe('the approval endpoint', () => {
   let waiting: Waiting;
 
@@ -112,14 +117,18 @@ describe('the approval endpoint', () => {
     await assertRefused(waiting, await post(waiting.link, form(waiting, { csrf: '0'.repeat(64) })), 403, /form token/);
   });
 
-  it('refuses approvers who are not on the allow-list with 403', async () => {
+  // A correct password followed by "you may not" would tell an attacker the password was right:
+  // these answer as a wrong password does, and the record keeps why.
+  it('refuses approvers who are not on the allow-list as it refuses a wrong password', async () => {
     const response = await post(waiting.link, form(waiting, { username: 'intern', password: 'Demo-Intern-4!' }));
-    await assertRefused(waiting, response, 403, /intern is not on the approver list/);
+    await assertRefused(waiting, response, 401, /Sign-in refused/);
+    assert.match(lastFailure(await waiting.record()), /intern is not on the approver list/);
   });
 
-  it('refuses the requester approving their own rotation with 403', async () => {
+  it('refuses the requester (the operator principal the directory links) as it refuses a wrong password', async () => {
     const response = await post(waiting.link, form(waiting, { username: 'ops', password: 'Demo-Operator-3!' }));
-    await assertRefused(waiting, response, 403, /you requested this rotation/);
+    await assertRefused(waiting, response, 401, /Sign-in refused/);
+    assert.match(lastFailure(await waiting.record()), /you requested this rotation/);
   });
 
   it('refuses incomplete forms with 400, other encodings with 415, and oversized bodies with 413', async () => {
@@ -189,9 +198,10 @@ describe('the approval endpoint', () => {
     await assertRefused(
       own,
       await post(own.link, form(own, { username: 'system-owner', password: 'Demo-Approver-2!' })),
-      403,
-      /your own access key/,
+      401,
+      /Sign-in refused/,
     );
+    assert.match(lastFailure(await own.record()), /your own access key/);
     await post(own.link, form(own, { meaning: 'REJECTED', reason: 'not this week' }));
     const execution = await own.run;
     assert.equal(execution.error, 'ROLLED_BACK');

@@ -18,6 +18,7 @@ let modules: {
   clients: typeof import('../../handlers/shared/clients');
   logger: typeof import('../../handlers/shared/logger');
   password: typeof import('../../handlers/domain/approver-password');
+  throttle: typeof import('../../handlers/domain/sign-in-throttle');
 };
 let tokens: InstanceType<typeof import('../../local/engine').LocalTaskTokens>;
 
@@ -80,6 +81,10 @@ function postPassword(fields: Record<string, string>, headers: Record<string, st
   });
 }
 
+/** Every attempt of `username` counted today starts again (`keyrot approvers unlock`). */
+const unlock = (username: string) =>
+  modules.throttle.unlockIdentity(modules.clients.clients, modules.clients.settings(), username);
+
 const passwordForm = (csrf: string, overrides: Record<string, string> = {}) => ({
   csrf,
   username: NEW_APPROVER,
@@ -98,6 +103,7 @@ describe('the first sign-in page (/password)', () => {
       clients: await import('../../handlers/shared/clients'),
       logger: await import('../../handlers/shared/logger'),
       password: await import('../../handlers/domain/approver-password'),
+      throttle: await import('../../handlers/domain/sign-in-throttle'),
     };
     const engine = await import('../../local/engine');
     tokens = new engine.LocalTaskTokens();
@@ -210,8 +216,11 @@ describe('the first sign-in page (/password)', () => {
       const html = [];
       const json = [];
       for (const fields of attempts) {
+        // Each answer compared is a first attempt of its user name (the throttle is tested below).
+        await unlock(fields.username ?? '');
         const page = await postPassword(fields);
         html.push({ status: page.status, body: await page.text() });
+        await unlock(fields.username ?? '');
         const data = await postPassword(fields, { accept: 'application/json' });
         json.push({ status: data.status, body: await data.text() });
       }
@@ -237,6 +246,22 @@ describe('the first sign-in page (/password)', () => {
     );
     assert.equal(await status(NEW_APPROVER), 'FORCE_CHANGE_PASSWORD');
     assert.equal(await status('quality-approver'), 'CONFIRMED');
+  });
+
+  it('throttles guessing a temporary password: of 8 attempts at once, 3 reach Cognito and 5 wait', async () => {
+    await unlock(NEW_APPROVER);
+    const csrf = await formToken();
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => postPassword(passwordForm(csrf, { temporaryPassword: `Guess-${i}-Aa1!` }))),
+    );
+
+    const statuses = answers.map((answer) => answer.status).sort();
+    assert.deepEqual(statuses, [401, 401, 401, 429, 429, 429, 429, 429]);
+    const waiting = answers.find((answer) => answer.status === 429)!;
+    assert.ok(Number(waiting.headers.get('retry-after')) >= 1);
+    assert.match(await waiting.text(), /Too many attempts with this user name today/);
+    assert.equal(await status(NEW_APPROVER), 'FORCE_CHANGE_PASSWORD');
+    await unlock(NEW_APPROVER);
   });
 
   it("refuses a new password the pool's policy refuses with 400, in general terms", async () => {

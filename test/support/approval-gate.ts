@@ -1,6 +1,7 @@
 import type { ApprovalRecord } from '../../handlers/domain/approvals';
 import type { LocalExecution, LocalTaskTokens } from '../../local/engine';
 import type { LocalAws } from './local-aws';
+import type { LocalKey } from '../../local/seed';
 import { runRotation } from './rotation-runner';
 
 /** A rotation waiting at its deletion gate, and the way to reach its approval. */
@@ -23,6 +24,8 @@ export async function rotationAtGate(
   userName: string,
   input: Record<string, unknown> = {},
   context?: Record<string, string>,
+  /** Who asks for the rotation (default the operator). */
+  requester?: LocalKey,
 ): Promise<Waiting> {
   const approvals = await import('../../handlers/domain/approvals');
   const links = await import('../../handlers/domain/approval-links');
@@ -31,7 +34,7 @@ export async function rotationAtGate(
   let done = false;
   const run = runRotation(
     { userName, force: true, config: { validationMode: 'none' }, ...input },
-    { decision: 'none', tokens: world.tokens, ...(context ? { context } : {}) },
+    { decision: 'none', tokens: world.tokens, ...(context ? { context } : {}), ...(requester ? { requester } : {}) },
   ).finally(() => (done = true));
   const deadline = Date.now() + 30_000;
   let pending: ApprovalRecord | undefined;

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { recordCallLedger } from '../../local/ledger';
 import { startMoto, type Moto } from '../../local/moto';
 import {
+  LOCAL_OPERATOR_ARN,
   seedKeyrotResources,
   seedMemberAccount,
   seedUser,
@@ -71,7 +72,7 @@ export class LocalAws {
   }
 
   /** Who the operator's credentials authenticate as: the requester every local start proves. */
-  readonly operatorArn = 'arn:aws:iam::123456789012:user/keyrot/keyrot-operator';
+  readonly operatorArn = LOCAL_OPERATOR_ARN;
 
   private client<T>(Client: new (config: object) => T, credentials: LocalKey = this.operator): T {
     return new Client({ endpoint: this.moto.endpoint, region: REGION, credentials, maxAttempts: 1 });

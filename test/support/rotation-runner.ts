@@ -23,6 +23,8 @@ export interface RunOptions {
   onWaiting?: LocalRunOptions['onWaiting'];
   /** The execution's name (default a fresh one). */
   name?: string;
+  /** Whose credentials sign the requester's proof (default the ones the test runs with: the operator). */
+  requester?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 }
 
 /**
@@ -30,11 +32,11 @@ export interface RunOptions {
  * the test runs with (the local operator) for this execution, unless the input brings its own
  * `requester` (a test of the proof itself) or is not a rotation request at all.
  */
-async function proven(input: unknown, executionName: string): Promise<unknown> {
+async function proven(input: unknown, executionName: string, credentials?: RunOptions['requester']): Promise<unknown> {
   if (typeof input !== 'object' || input === null || Array.isArray(input) || 'requester' in input) return input;
   const request = input as { userName?: unknown; account?: unknown };
   if (typeof request.userName !== 'string' || !['string', 'undefined'].includes(typeof request.account)) return input;
-  return withRequester(request as { userName: string; account?: string }, executionName);
+  return withRequester(request as { userName: string; account?: string }, executionName, credentials);
 }
 
 /** Run the synthesized workflow in the local engine with instant waits, answering gates as told. */
@@ -46,7 +48,7 @@ export async function runRotation(input: unknown, options: RunOptions = {}): Pro
   const decisions: Promise<unknown>[] = [];
   const name = options.name ?? `test-${randomUUID()}`;
   const execution = await runLocal(definition, {
-    input: await proven(input, name),
+    input: await proven(input, name, options.requester),
     name,
     tokens,
     waits: options.waits ?? 'skip',
