@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { accountSettings } from './domain/accounts';
 import { countVerdicts, DEFAULT_RULES, scanAccounts } from './domain/scan';
+import { scanFolder, writeDueLists } from './domain/scan-lists';
 import { clients } from './shared/clients';
+import { InvalidInputError } from './shared/errors';
 import { lambdaHandler } from './shared/lambda';
 
 /** What the schedule (or an operator) starts the scan with; every field has a default. */
@@ -12,15 +14,19 @@ const Request = z.object({
       warnDays: z.number().int().min(1).max(3650).optional(),
       maxAgeDays: z.number().int().min(1).max(3650).optional(),
       unusedDays: z.number().int().min(1).max(3650).optional(),
-      /** At most this many rotations per scan; the rest start the next day (state size stays bounded). */
-      maxStarts: z.number().int().min(1).max(2000).default(1000),
+      /** At most this many rotations per scan; the rest start the next day (IAM's rate limits stay the bound). */
+      maxStarts: z.number().int().min(1).max(100_000).default(10_000),
     })
-    .default({ maxStarts: 1000 }),
+    .default({ maxStarts: 10_000 }),
   startedAt: z.iso.datetime({ offset: true }),
+  /** The scan execution's name: the folder its due lists are written to. */
+  scanName: z.string().min(1).max(80),
 });
 
-/** Scan Accounts: every account's credential report, a verdict per user, and the DUE list for the map. */
-export const handler = lambdaHandler(Request, async ({ input, startedAt }) => {
+/** Scan Accounts: every account's credential report, a verdict per user, and the DUE users in lists in S3. */
+export const handler = lambdaHandler(Request, async ({ input, startedAt, scanName }) => {
+  const bucket = process.env.KEYROT_SCAN_BUCKET;
+  if (!bucket) throw new InvalidInputError('KEYROT_SCAN_BUCKET is not set');
   const asOf = new Date(input.asOf ?? startedAt);
   const { own, accounts, users, unscanned } = await scanAccounts(clients, accountSettings(), {
     ...DEFAULT_RULES,
@@ -36,8 +42,7 @@ export const handler = lambdaHandler(Request, async ({ input, startedAt }) => {
   });
   const due = users
     .filter((user) => user.verdict === 'DUE')
-    // Our own account travels as '' so every item has the same shape for the map's selector.
-    .map((user) => ({ userName: user.user, account: user.account === own ? '' : user.account }));
+    .map((user) => ({ userName: user.user, ...(user.account === own ? {} : { account: user.account }) }));
   return {
     scannedAt: startedAt,
     asOf: asOf.toISOString(),
@@ -46,6 +51,7 @@ export const handler = lambdaHandler(Request, async ({ input, startedAt }) => {
     users: users.length,
     counts: countVerdicts(users),
     dueTotal: due.length,
-    due: due.slice(0, input.maxStarts),
+    // Only keys and counts enter the state: its size no longer grows with names or paths.
+    lists: await writeDueLists(clients.s3, bucket, scanFolder(scanName), due.slice(0, input.maxStarts)),
   };
 });

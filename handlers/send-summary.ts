@@ -3,6 +3,9 @@ import { notify } from './domain/notify';
 import { clients, settings } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
 
+/** Failures the message names; the rest are counted, and every one is in the lists' results in S3. */
+const NAMED_FAILURES = 50;
+
 const Summary = z.object({
   scan: z.object({
     asOf: z.string(),
@@ -11,24 +14,32 @@ const Summary = z.object({
     counts: z.record(z.string(), z.number()),
     dueTotal: z.number(),
     unscanned: z.array(z.object({ account: z.string(), reason: z.string() })).default([]),
+    lists: z.array(z.object({ key: z.string(), count: z.number() })),
   }),
+  /** One per due list: its counts, or (Start List Failed) why the whole list failed. */
   starts: z.array(
     z.object({
-      userName: z.string(),
-      account: z.string().optional(),
-      name: z.string().optional(),
-      started: z.boolean(),
-      failed: z.string().optional(),
+      key: z.string(),
+      count: z.number(),
+      started: z.number().default(0),
+      failed: z.number().optional(),
+      failures: z.array(z.string()).default([]),
+      listFailed: z.string().optional(),
     }),
   ),
 });
 
-/** Send Summary: the day's counts, what started, what was already running, what failed. */
+/** Send Summary: the day's counts, how many started, were already running, failed; where the full record is. */
 export const handler = lambdaHandler(Summary, async ({ scan, starts }) => {
-  const started = starts.filter((item) => item.started).map((item) => item.name ?? item.userName);
-  const failed = starts.filter((item) => item.failed).map((item) => `${item.userName}: ${item.failed}`);
-  const already = starts.length - started.length - failed.length;
-  const deferred = scan.dueTotal - starts.length;
+  const sum = (pick: (list: (typeof starts)[number]) => number) => starts.reduce((n, list) => n + pick(list), 0);
+  const started = sum((list) => list.started);
+  const failed = sum((list) => (list.listFailed ? list.count : (list.failed ?? 0)));
+  const already = sum((list) => list.count) - started - failed;
+  const deferred = scan.dueTotal - sum((list) => list.count);
+  const named = starts.flatMap((list) =>
+    list.listFailed ? [`list ${list.key} (${list.count} users): ${list.listFailed}`] : list.failures,
+  );
+  const folder = scan.lists[0]?.key.replace(/[^/]+$/, '');
   const counts = Object.entries(scan.counts)
     .map(([verdict, n]) => `${verdict} ${n}`)
     .join(', ');
@@ -36,23 +47,19 @@ export const handler = lambdaHandler(Summary, async ({ scan, starts }) => {
     `keyrot daily scan as of ${scan.asOf}: ${scan.users} user(s) with keys in ${scan.accounts.length} account(s).`,
     `Verdicts: ${counts}.`,
     ...scan.unscanned.map((miss) => `NOT SCANNED: account ${miss.account}: ${miss.reason}.`),
-    `Rotations started: ${started.length}${started.length > 0 ? ` (${started.join(', ')})` : ''}.`,
+    `Rotations started: ${started}.`,
     `Already started in this window: ${already}.`,
-    `Failed to start: ${failed.length}${failed.length > 0 ? ` (${failed.join('; ')})` : ''}.`,
+    `Failed to start: ${failed}${named.length > 0 ? ` (${named.slice(0, NAMED_FAILURES).join('; ')}${named.length > NAMED_FAILURES ? '; ...' : ''})` : ''}.`,
+    ...(folder
+      ? [`Each user and execution name: s3://${process.env.KEYROT_SCAN_BUCKET ?? ''}/${folder}started-*.json.`]
+      : []),
     ...(deferred > 0 ? [`Left for the next scan (per-scan limit): ${deferred}.`] : []),
   ].join('\n');
   const notified = await notify(clients, settings().topicArn, {
-    subject: `keyrot daily scan: ${scan.counts.DUE ?? 0} due, ${started.length} started, ${failed.length} failed`,
+    subject: `keyrot daily scan: ${scan.counts.DUE ?? 0} due, ${started} started, ${failed} failed`,
     message,
     userName: '-',
     event: 'DAILY_SUMMARY',
   });
-  return {
-    counts: scan.counts,
-    started: started.length,
-    alreadyStarted: already,
-    failed: failed.length,
-    deferred,
-    ...notified,
-  };
+  return { counts: scan.counts, started, alreadyStarted: already, failed, deferred, ...notified };
 });

@@ -1,21 +1,25 @@
 import { z } from 'zod';
-import { startRotation } from './domain/start-rotation';
+import { readDueList, recordOutcomes, startAll } from './domain/scan-lists';
+import { startRotation, type DueUser } from './domain/start-rotation';
 import { clients } from './shared/clients';
 import { InvalidInputError } from './shared/errors';
 import { lambdaHandler } from './shared/lambda';
-import { UserName } from './shared/schemas';
 
 const Item = z.object({
-  userName: UserName,
-  account: z.union([z.literal(''), z.string().regex(/^\d{12}$/)]),
+  key: z.string().regex(/^scans\/[^/]+\/due-\d+\.json$/),
   scannedAt: z.iso.datetime({ offset: true }),
+  /** How many rotations this iteration starts at once (the map runs one list at a time). */
+  startsAtOnce: z.number().int().min(1).max(100),
 });
 
-/** Start Rotation (one map item): the day's rotation of one DUE user, unless it already started. */
+/** Start Rotations (one map item): the day's rotation of every user of one due list, unless already started. */
 export const handler = lambdaHandler(Item, async (item) => {
   const stateMachineArn = process.env.KEYROT_STATE_MACHINE_ARN;
-  if (!stateMachineArn) throw new InvalidInputError('KEYROT_STATE_MACHINE_ARN is not set');
-  const due = { userName: item.userName, ...(item.account ? { account: item.account } : {}) };
-  const result = await startRotation(clients.sfn, stateMachineArn, due, new Date(item.scannedAt));
-  return { ...due, ...result };
+  const bucket = process.env.KEYROT_SCAN_BUCKET;
+  if (!stateMachineArn || !bucket)
+    throw new InvalidInputError('KEYROT_STATE_MACHINE_ARN or KEYROT_SCAN_BUCKET is not set');
+  const due = await readDueList(clients.s3, bucket, item.key);
+  const when = new Date(item.scannedAt);
+  const start = (user: DueUser) => startRotation(clients.sfn, stateMachineArn, user, when);
+  return recordOutcomes(clients.s3, bucket, item.key, await startAll(due, start, item.startsAtOnce));
 });

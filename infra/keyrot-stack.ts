@@ -42,7 +42,7 @@ export interface KeyrotStackProps extends StackProps {
   readonly externalId?: string;
   /** When the daily scan runs (EventBridge Scheduler cron, UTC); default 06:00. */
   readonly scanSchedule?: string;
-  /** How many rotations the scan starts at once (Distributed Map MaxConcurrency); default 10. */
+  /** How many rotations the scan starts at once (1 to 100; each due list's starts run this many at a time); default 10. */
   readonly scanConcurrency?: number;
   /** How long archived execution records stay locked (Object Lock, COMPLIANCE mode). Default 7 years. */
   readonly archiveRetentionDays?: number;
@@ -50,6 +50,9 @@ export interface KeyrotStackProps extends StackProps {
 
 /** Seven years, leap days included: the default retention of the evidence archive. */
 export const DEFAULT_ARCHIVE_RETENTION_DAYS = 2557;
+
+/** How long a scan's due lists and start outcomes stay in the scan bucket. */
+const SCAN_LIST_DAYS = 14;
 
 /** IAM actions each handler needs on the managed users; nothing else touches IAM. */
 const IAM_ACTIONS: Partial<Record<HandlerName, string[]>> = {
@@ -162,6 +165,10 @@ export class KeyrotStack extends Stack {
     const secretPrefix = props.secretPrefix ?? 'keyrot/';
     const approvalTimeout = props.approvalTimeout ?? Duration.days(1);
     if (props.memberAccounts) checkExternalId(props.externalId);
+    const scanConcurrency = props.scanConcurrency ?? 10;
+    if (!Number.isInteger(scanConcurrency) || scanConcurrency < 1 || scanConcurrency > 100) {
+      throw new Error('scanConcurrency must be a whole number from 1 to 100');
+    }
     if (approvalTimeout.toSeconds() < 1 || approvalTimeout.toSeconds() > 7 * 86_400) {
       throw new Error('approvalTimeout must be between 1 second and 7 days');
     }
@@ -421,19 +428,59 @@ export class KeyrotStack extends Stack {
       timeout: Duration.days(24),
     });
     this.functions = functions;
-    const archiver = this.evidenceArchive(key, alarms, environment, makeFunction, props);
+    // Server access logs of the evidence archive and of the scan's due lists.
+    const accessLogs = new s3.Bucket(this, 'EvidenceAccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const archiver = this.evidenceArchive(key, alarms, accessLogs, environment, makeFunction, props);
     // An ended execution's pending approvals can never resume it: the archiver closes them.
     approvals.grant(archiver, ...TABLE_ACTIONS['archive-execution']);
 
-    // The daily scan: credential reports in, one rotation per DUE user out, a summary to the topic.
+    // The daily scan: credential reports in, DUE users in lists in S3, one rotation per DUE user
+    // out, a summary to the topic. The lists are working data (the rotations' own histories are
+    // the record): encrypted with the keyrot key, expired after two weeks.
+    const scanLists = new s3.Bucket(this, 'ScanLists', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: key,
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      serverAccessLogsBucket: accessLogs,
+      serverAccessLogsPrefix: 'scan-lists/',
+      lifecycleRules: [{ expiration: Duration.days(SCAN_LIST_DAYS) }],
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
     const scanFunctions = {} as Record<ScanHandlerName, nodejs.NodejsFunction>;
     for (const name of SCAN_HANDLER_NAMES) {
       scanFunctions[name] = makeFunction(
         name,
-        { ...environment, KEYROT_STATE_MACHINE_ARN: this.stateMachine.stateMachineArn },
-        name === 'scan-fleet' ? { memorySize: 512, timeout: Duration.minutes(15) } : {},
+        {
+          ...environment,
+          KEYROT_STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
+          KEYROT_SCAN_BUCKET: scanLists.bucketName,
+        },
+        name === 'scan-fleet'
+          ? { memorySize: 512, timeout: Duration.minutes(15) }
+          : name === 'start-rotation'
+            ? { timeout: Duration.minutes(5) }
+            : {},
       );
     }
+    // Scan Accounts writes the lists; each Start Due List reads one and writes its outcomes beside it.
+    const scanObjects = scanLists.arnForObjects('scans/*');
+    for (const [name, actions] of [
+      ['scan-fleet', ['s3:PutObject']],
+      ['start-rotation', ['s3:GetObject', 's3:PutObject']],
+    ] as const) {
+      scanFunctions[name].addToRolePolicy(new iam.PolicyStatement({ actions: [...actions], resources: [scanObjects] }));
+    }
+    // Writes with the bucket key need a data key; reads decrypt it.
+    key.grant(scanFunctions['scan-fleet'], 'kms:GenerateDataKey');
+    key.grant(scanFunctions['start-rotation'], 'kms:GenerateDataKey', 'kms:Decrypt');
     scanFunctions['scan-fleet'].addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['iam:GenerateCredentialReport', 'iam:GetCredentialReport'],
@@ -469,7 +516,7 @@ export class KeyrotStack extends Stack {
       stateMachineName: `${this.stackName}-scan`,
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromChainable(
-        scanDefinition(this, scanFunctions, { maxConcurrency: props.scanConcurrency ?? 10 }),
+        scanDefinition(this, scanFunctions, { maxConcurrency: scanConcurrency }),
       ),
       logs: { destination: scanLogs, level: sfn.LogLevel.ALL, includeExecutionData: false },
       tracingEnabled: true,
@@ -483,6 +530,15 @@ export class KeyrotStack extends Stack {
       }),
     });
     new CfnOutput(this, 'ScanStateMachineArn', { value: this.scanMachine.stateMachineArn });
+    new CfnOutput(this, 'ScanListsBucketName', { value: scanLists.bucketName });
+    const scanListsId = this.resolve(this.getLogicalId(scanLists.node.defaultChild as s3.CfnBucket)) as string;
+    for (const name of ['scan-fleet', 'start-rotation'] as const) {
+      Validations.of(scanFunctions[name]).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${scanListsId}.Arn>/scans/*]`,
+        reason:
+          'Due lists are written per scan execution at run time, under the scans/ prefix of the scan bucket only.',
+      });
+    }
     // SendTaskSuccess/Failure take no resource in IAM (the task token names the execution), so
     // a statement scoped to the state machine would never match: holding a token is the bound.
     approvalApi.addToRolePolicy(
@@ -559,6 +615,7 @@ export class KeyrotStack extends Stack {
   private evidenceArchive(
     key: kms.Key,
     alarms: sns.Topic,
+    accessLogs: s3.Bucket,
     environment: Record<string, string>,
     makeFunction: (
       name: FunctionName,
@@ -570,13 +627,6 @@ export class KeyrotStack extends Stack {
     const retentionDays = props.archiveRetentionDays ?? DEFAULT_ARCHIVE_RETENTION_DAYS;
     if (!Number.isInteger(retentionDays) || retentionDays < 1)
       throw new Error('archiveRetentionDays must be a whole number of days');
-    const accessLogs = new s3.Bucket(this, 'EvidenceAccessLogs', {
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      versioned: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
     const bucket = new s3.Bucket(this, 'Evidence', {
       objectLockEnabled: true,
       objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(retentionDays)),
@@ -736,15 +786,6 @@ export class KeyrotStack extends Stack {
         );
       }
       acknowledge(machine, 'AwsSolutions-IAM5[Resource::*]', 'X-Ray tracing actions take no resource.');
-    }
-    const scanId = this.resolve(this.getLogicalId(this.scanMachine.node.defaultChild as sfn.CfnStateMachine)) as string;
-    const executions = `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${scanId}"}]}]}`;
-    for (const resource of [`${executions}:*`, `${executions}/*:*`]) {
-      acknowledge(
-        this.scanMachine,
-        `AwsSolutions-IAM5[Resource::${resource}]`,
-        'Generated by DistributedMap: the scan manages its own map runs and child executions.',
-      );
     }
     acknowledge(
       this.node.findChild('Approvers'),

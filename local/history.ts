@@ -159,3 +159,23 @@ export function toHistory(
   }
   return events;
 }
+
+/**
+ * The largest payload in a history (a state's input or output, a task's parameters, a
+ * result), in UTF-8 bytes, and the event that carried it: Step Functions fails an execution
+ * whose payload passes 256 KiB.
+ */
+export function largestPayload(events: HistoryEvent[]): { bytes: number; type: string } {
+  let largest = { bytes: 0, type: '' };
+  for (const event of events) {
+    for (const value of Object.values(event)) {
+      if (!value || typeof value !== 'object') continue;
+      for (const field of ['input', 'output', 'parameters'] as const) {
+        const payload = (value as Record<string, unknown>)[field];
+        const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : 0;
+        if (bytes > largest.bytes) largest = { bytes, type: event.type };
+      }
+    }
+  }
+  return largest;
+}

@@ -15,6 +15,7 @@ export const RESOURCE_KINDS = [
   'notification-topic',
   'archive-bucket',
   'archive-object',
+  'scan-object',
   'rotation-state-machine',
   'rotation-execution',
   'member-role',
@@ -149,6 +150,8 @@ function target(
     case 's3': {
       const bucket = text(input.Bucket) ?? '';
       const key = text(input.Key);
+      if (key !== undefined && bucket === env.KEYROT_SCAN_BUCKET)
+        return { kind: 'scan-object', name: key, arn: `arn:aws:s3:::${bucket}/${key}`, context: {} };
       const ours = bucket === env.KEYROT_ARCHIVE_BUCKET;
       if (key === undefined)
         return { kind: ours ? 'archive-bucket' : 'unknown', arn: `arn:aws:s3:::${bucket}`, context: {} };

@@ -45,6 +45,7 @@ export interface LocalEnvironment {
   KEYROT_APPROVER_POOL_ID: string;
   KEYROT_APPROVER_CLIENT_ID: string;
   KEYROT_ARCHIVE_BUCKET: string;
+  KEYROT_SCAN_BUCKET: string;
   KEYROT_SIGNING_KEY_ID: string;
 }
 
@@ -53,6 +54,9 @@ export const LOCAL_APPROVALS_TABLE = 'keyrot-approvals';
 
 /** The local evidence archive: a bucket with Object Lock, as the stack creates it. */
 export const LOCAL_ARCHIVE_BUCKET = 'keyrot-evidence';
+
+/** The local bucket the daily scan writes its due lists to. */
+export const LOCAL_SCAN_BUCKET = 'keyrot-scan-lists';
 
 /** An account in the approvers' user pool. */
 export interface DemoApprover {
@@ -135,10 +139,10 @@ export async function seedKeyrotResources(endpoint: string): Promise<LocalEnviro
       KeySpec: 'ECC_NIST_P256',
     }),
   );
+  const s3 = new S3Client({ endpoint, region: REGION, credentials: bootstrap, forcePathStyle: true });
   // Object Lock turns versioning on; retention is set per object by the archiver.
-  await new S3Client({ endpoint, region: REGION, credentials: bootstrap, forcePathStyle: true }).send(
-    new CreateBucketCommand({ Bucket: LOCAL_ARCHIVE_BUCKET, ObjectLockEnabledForBucket: true }),
-  );
+  await s3.send(new CreateBucketCommand({ Bucket: LOCAL_ARCHIVE_BUCKET, ObjectLockEnabledForBucket: true }));
+  await s3.send(new CreateBucketCommand({ Bucket: LOCAL_SCAN_BUCKET }));
   return {
     AWS_ENDPOINT_URL: endpoint,
     AWS_REGION: REGION,
@@ -154,6 +158,7 @@ export async function seedKeyrotResources(endpoint: string): Promise<LocalEnviro
     KEYROT_APPROVER_POOL_ID: approvers.poolId,
     KEYROT_APPROVER_CLIENT_ID: approvers.clientId,
     KEYROT_ARCHIVE_BUCKET: LOCAL_ARCHIVE_BUCKET,
+    KEYROT_SCAN_BUCKET: LOCAL_SCAN_BUCKET,
     KEYROT_SIGNING_KEY_ID: signingKey.KeyMetadata?.Arn ?? '',
   };
 }

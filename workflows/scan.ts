@@ -10,14 +10,17 @@ export const SCAN_HANDLER_NAMES = ['scan-fleet', 'start-rotation', 'send-summary
 export type ScanHandlerName = (typeof SCAN_HANDLER_NAMES)[number];
 
 export interface ScanSettings {
-  /** How many rotations the Distributed Map starts at once. */
+  /** How many rotations the scan starts at once. */
   maxConcurrency: number;
 }
 
 /**
- * The daily scan: read every account's credential report, then a Distributed Map starts one
- * rotation per DUE user (the execution name makes a second scan in the window start nothing),
- * then a summary goes to the notification topic.
+ * The daily scan: read every account's credential report and write the DUE users to S3 in lists,
+ * then a map over the lists (one at a time) starts each list's rotations, `maxConcurrency` at once
+ * (the execution name makes a second scan in the window start nothing), then a summary goes to
+ * the notification topic. The state holds list keys and counts, never the users: its size does
+ * not grow with user names, paths or accounts. An inline Map, which the local engine runs (it
+ * reads no ItemReader), with a few hundred iterations at most, well inside the history's limit.
  */
 export function scanDefinition(
   scope: Construct,
@@ -31,33 +34,37 @@ export function scanDefinition(
     payload: sfn.TaskInput.fromObject({
       input: sfn.JsonPath.entirePayload,
       startedAt: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+      scanName: sfn.JsonPath.stringAt('$$.Execution.Name'),
     }),
     resultPath: '$.scan',
     taskTimeout: sfn.Timeout.duration(Duration.minutes(15)),
   }).addRetry(TRANSIENT);
 
-  const start = new tasks.LambdaInvoke(scope, 'Start Rotation', {
+  const start = new tasks.LambdaInvoke(scope, 'Start Due List', {
     retryOnServiceExceptions: false,
     lambdaFunction: fns['start-rotation'],
     payloadResponseOnly: true,
-    taskTimeout: sfn.Timeout.duration(Duration.minutes(1)),
+    // A list of 500 at 10 at once takes seconds; throttled starts back off inside the SDK.
+    taskTimeout: sfn.Timeout.duration(Duration.minutes(5)),
   })
-    .addRetry({ ...TRANSIENT, errors: [...TRANSIENT.errors, 'StepFunctions.ThrottlingException'] })
+    .addRetry(TRANSIENT)
     .addCatch(
-      new sfn.Pass(scope, 'Start Failed', {
-        parameters: { 'userName.$': '$.userName', 'failed.$': '$.failure.Error', started: false },
+      new sfn.Pass(scope, 'Start List Failed', {
+        parameters: { 'key.$': '$.key', 'count.$': '$.count', 'listFailed.$': '$.failure.Error' },
       }),
       { resultPath: '$.failure' },
     );
 
-  const startAll = new sfn.DistributedMap(scope, 'Start Rotations', {
-    itemsPath: '$.scan.due',
+  const startAll = new sfn.Map(scope, 'Start Rotations', {
+    itemsPath: '$.scan.lists',
     itemSelector: {
-      'userName.$': '$$.Map.Item.Value.userName',
-      'account.$': '$$.Map.Item.Value.account',
+      'key.$': '$$.Map.Item.Value.key',
+      'count.$': '$$.Map.Item.Value.count',
       'scannedAt.$': '$.scan.scannedAt',
+      startsAtOnce: settings.maxConcurrency,
     },
-    maxConcurrency: settings.maxConcurrency,
+    // One list at a time: the bound on rotations starting at once is the list's own concurrency.
+    maxConcurrency: 1,
     resultPath: '$.starts',
   }).itemProcessor(start);
 

@@ -23,6 +23,7 @@ export const STACK_OUTPUTS = [
   'ApprovalUrl',
   'ApproverPoolId',
   'ArchiveBucketName',
+  'ScanListsBucketName',
   'ApprovalLinkKeyArn',
   'AlarmTopicArn',
   'HandlerRoles',
@@ -478,6 +479,7 @@ function resourceKinds(
     'alarm-topic': out('AlarmTopicArn', (arn) => arn),
     'archive-bucket': out('ArchiveBucketName', (name) => `arn:${p}:s3:::${name}`),
     'archive-object': out('ArchiveBucketName', (name) => `arn:${p}:s3:::${name}/${PROBE_NAME}`),
+    'scan-object': out('ScanListsBucketName', (name) => `arn:${p}:s3:::${name}/scans/${PROBE_NAME}`),
     'rotation-state-machine': out('StateMachineArn', (arn) => arn),
     'rotation-execution': out(
       'StateMachineArn',

@@ -215,7 +215,7 @@ describe('service paths of the synthesized stack', () => {
     assert.notEqual((await roleMay(role, scheduler, 'states:StartExecution', rotation))[1], 'Allowed');
   });
 
-  it('lets each state machine invoke every Lambda its definition names, and its Distributed Map run children', async () => {
+  it('lets each state machine invoke every Lambda its definition names, and nothing else of Step Functions', async () => {
     for (const machine of idsOf('AWS::StepFunctions::StateMachine')) {
       const role = roleOf(machine);
       const states = { principal: 'states.amazonaws.com', sourceArn: String(resolve({ Ref: machine })) };
@@ -230,19 +230,17 @@ describe('service paths of the synthesized stack', () => {
         );
       }
     }
+    // The scan's Map is inline (its lists are small): no child executions to start, stop or redrive.
     const scan = synthMachine('scan');
     const scanArn = String(resolve({ Ref: scan }));
     const states = { principal: 'states.amazonaws.com', sourceArn: scanArn };
-    // A Distributed Map runs its items as child executions of the scan and may stop or redrive them.
     const children = `${scanArn.replace(':stateMachine:', ':execution:')}`;
     for (const [action, resource] of [
-      ['states:DescribeExecution', `${children}:child-1`],
+      ['states:StartExecution', scanArn],
       ['states:StopExecution', `${children}:child-1`],
-      ['states:RedriveExecution', `${children}/run-1:child-1`],
     ] as const) {
-      assert.equal((await roleMay(roleOf(scan), states, action, resource))[1], 'Allowed', action);
+      assert.notEqual((await roleMay(roleOf(scan), states, action, resource))[1], 'Allowed', action);
     }
-    assert.deepEqual(await roleMay(roleOf(scan), states, 'states:StartExecution', scanArn), ['Allowed', 'Allowed']);
   });
 
   it('lets start-rotation start rotations and the approval pages answer the gates', async () => {

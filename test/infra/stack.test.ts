@@ -158,6 +158,56 @@ describe('the synthesized stack', () => {
     assert.doesNotMatch(policies, /s3:DeleteObject/, 'nothing in the stack may delete archived objects');
   });
 
+  it('keeps the scan’s due lists in their own bucket: the stack key, private, access-logged, expiring; scan roles reach only scans/*', () => {
+    const buckets = template.findResources('AWS::S3::Bucket', {
+      Properties: { LifecycleConfiguration: Match.anyValue() },
+    });
+    const [id, bucket] = Object.entries(buckets).find(([, found]) => !found.Properties.ObjectLockEnabled) ?? [];
+    assert.ok(id && bucket, 'a scan bucket with a lifecycle');
+    assert.deepEqual(bucket.Properties.LifecycleConfiguration.Rules, [{ ExpirationInDays: 14, Status: 'Enabled' }]);
+    const [key] = Object.keys(template.findResources('AWS::KMS::Key', { Properties: { KeyUsage: Match.absent() } }));
+    assert.deepEqual(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration, [
+      {
+        BucketKeyEnabled: true,
+        ServerSideEncryptionByDefault: { KMSMasterKeyID: { 'Fn::GetAtt': [key, 'Arn'] }, SSEAlgorithm: 'aws:kms' },
+      },
+    ]);
+    assert.ok(bucket.Properties.LoggingConfiguration?.DestinationBucketName, 'server access logs');
+    const scanFunctions = Object.entries(template.findResources('AWS::Lambda::Function')).filter(
+      ([, fn]) => fn.Properties.Environment?.Variables?.KEYROT_SCAN_BUCKET,
+    );
+    assert.equal(scanFunctions.length, 3, 'scan-fleet, start-rotation, send-summary know the bucket');
+    const s3Statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .flatMap(
+        (policy) => policy.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[],
+      )
+      .filter((statement) => JSON.stringify(statement.Resource).includes(id));
+    assert.deepEqual(
+      s3Statements.map((statement) => [statement.Action, JSON.stringify(statement.Resource)]),
+      [
+        ['s3:PutObject', JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [id, 'Arn'] }, '/scans/*']] })],
+        [
+          ['s3:GetObject', 's3:PutObject'],
+          JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [id, 'Arn'] }, '/scans/*']] }),
+        ],
+      ],
+    );
+  });
+
+  it('maps over the due lists one at a time, each list starting at most the scan’s concurrency', () => {
+    const scan = synthesizeDefinition({}, 'Scan').definition.States as Record<
+      string,
+      { Type: string; ItemsPath?: string; MaxConcurrency?: number; ItemSelector?: Record<string, unknown> }
+    >;
+    const map = scan['Start Rotations'];
+
+    assert.equal(map?.Type, 'Map');
+    assert.equal(map.ItemsPath, '$.scan.lists');
+    assert.equal(map.MaxConcurrency, 1);
+    assert.equal(map.ItemSelector?.startsAtOnce, 10);
+    assert.doesNotMatch(JSON.stringify(scan), /DISTRIBUTED|ItemReader/, 'an inline Map, which the local engine runs');
+  });
+
   it('alarms when a rollback fails', () => {
     // Rollback failed, rollback errors, archive dead letters, and failed/timed-out/aborted executions of both machines.
     template.resourceCountIs('AWS::CloudWatch::Alarm', 9);

@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-cognito-identity-provider';
 import { CreateBucketCommand, PutObjectLockConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
-import { LOCAL_ARCHIVE_BUCKET } from '../../local/seed';
+import { LOCAL_ARCHIVE_BUCKET, LOCAL_SCAN_BUCKET } from '../../local/seed';
 import { cliSession, type Finished } from '../support/cli';
 import { LocalAws } from '../support/local-aws';
 
@@ -131,6 +131,7 @@ before(async () => {
     ApprovalUrl: 'http://127.0.0.1:1/',
     ApproverPoolId: pools.UserPools?.find((pool) => pool.Name === 'keyrot-approvers')?.Id ?? '',
     ArchiveBucketName: LOCAL_ARCHIVE_BUCKET,
+    ScanListsBucketName: LOCAL_SCAN_BUCKET,
     ApprovalLinkKeyArn: aws.environment.KEYROT_LINK_KEY_SECRET,
     AlarmTopicArn: alarms.TopicArn ?? '',
   };

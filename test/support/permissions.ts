@@ -487,6 +487,18 @@ export function deployedCalls(entry: LedgerEntry, synth: Synthesized): DeployedC
       if (entry.action === 's3:GetObject') kms(['kms:Decrypt'], 's3', why);
       break;
     }
+    case 'scan-object': {
+      const bucket = env('KEYROT_SCAN_BUCKET');
+      calls.push({
+        ...base,
+        resource: `arn:aws:s3:::${String(resolve(bucket))}/${entry.name}`,
+        governedBy: { template: 'stack', logicalId: logicalIdOf(bucket) },
+        context: {},
+      });
+      if (entry.action === 's3:PutObject') kms(['kms:GenerateDataKey'], 's3', why);
+      if (entry.action === 's3:GetObject') kms(['kms:Decrypt'], 's3', why);
+      break;
+    }
     case 'rotation-state-machine':
       calls.push({ ...base, resource: String(resolve(env('KEYROT_STATE_MACHINE_ARN'))), context: {} });
       break;
