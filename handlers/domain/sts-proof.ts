@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import { STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { SignedRequest } from '../shared/schemas';
 
 export { SignedRequest };
@@ -144,17 +145,40 @@ export async function replayToSts(
   };
 }
 
-/** Signing stopped here: the SDK built and signed the request, which is taken instead of sent. */
-class Captured extends Error {
-  constructor(readonly request: SignedRequest) {
-    super('captured');
+/** SHA-256 (and HMAC-SHA256 with a secret) in the shape the SigV4 signer takes, from node:crypto. */
+class Sha256 {
+  private hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
+  constructor(private readonly secret?: SourceData) {
+    this.hash = Sha256.start(secret);
+  }
+  private static start(secret?: SourceData) {
+    return secret === undefined ? createHash('sha256') : createHmac('sha256', bytes(secret));
+  }
+  update(data: SourceData): void {
+    this.hash.update(bytes(data));
+  }
+  digest(): Promise<Uint8Array> {
+    return Promise.resolve(new Uint8Array(this.hash.digest()));
+  }
+  reset(): void {
+    this.hash = Sha256.start(this.secret);
   }
 }
 
+type SourceData = string | ArrayBuffer | ArrayBufferView;
+const bytes = (data: SourceData): Buffer =>
+  typeof data === 'string'
+    ? Buffer.from(data, 'utf8')
+    : ArrayBuffer.isView(data)
+      ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+      : Buffer.from(data);
+
+const GET_CALLER_IDENTITY = 'Action=GetCallerIdentity&Version=2011-06-15';
+
 /**
- * A GetCallerIdentity request signed with `credentials` by the SDK's own signer, for `endpoint`,
- * without sending it. `headers` are added before signing, so the signature covers them (a
- * requester binds its proof to one rotation this way).
+ * A GetCallerIdentity request signed with `credentials` (SigV4, the SDK's own signer) for
+ * `endpoint`, built and never sent: what a consumer or a requester hands keyrot as proof.
+ * `headers` are signed with it (a requester binds its proof to one rotation this way).
  */
 export async function signGetCallerIdentity(
   /** The SDK's default chain when absent. */
@@ -167,45 +191,31 @@ export async function signGetCallerIdentity(
     headers?: Record<string, string>;
   } = {},
 ): Promise<SignedRequest> {
-  const { systemClockOffset = 0, headers = {} } = options;
-  const sts = new STSClient({
-    ...(credentials ? { credentials } : {}),
-    endpoint,
+  const url = new URL(endpoint.endsWith('/') ? endpoint : `${endpoint}/`);
+  const signer = new SignatureV4({
+    // The default chain as an STS client resolves it (environment, profile, container or instance role).
+    credentials: credentials ?? new STSClient({ region }).config.credentials,
     region,
-    maxAttempts: 1,
-    systemClockOffset,
+    service: 'sts',
+    sha256: Sha256,
   });
-  sts.middlewareStack.add(
-    (next) => async (args) => {
-      Object.assign((args.request as { headers: Record<string, string> }).headers, headers);
-      return next(args);
+  const signed = await signer.sign(
+    {
+      method: 'POST',
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(url.port ? { port: Number(url.port) } : {}),
+      path: url.pathname,
+      query: {},
+      headers: {
+        host: url.host,
+        'content-type': 'application/x-www-form-urlencoded; charset=utf-8',
+        'x-amz-content-sha256': createHash('sha256').update(GET_CALLER_IDENTITY).digest('hex'),
+        ...options.headers,
+      },
+      body: GET_CALLER_IDENTITY,
     },
-    { step: 'build', name: 'keyrotSignedHeaders' },
+    { signingDate: new Date(Date.now() + (options.systemClockOffset ?? 0)) },
   );
-  // The deserialize step runs after signing (finalizeRequest) and before anything is sent.
-  sts.middlewareStack.add(
-    () => async (args) => {
-      const http = args.request as {
-        method: string;
-        headers: Record<string, string>;
-        body?: string;
-        hostname: string;
-        port?: number;
-        path: string;
-        protocol: string;
-      };
-      const url = `${http.protocol}//${http.hostname}${http.port ? `:${http.port}` : ''}${http.path}`;
-      throw new Captured({ method: http.method, url, headers: { ...http.headers }, body: String(http.body ?? '') });
-    },
-    { step: 'deserialize', name: 'keyrotCaptureSignedRequest', priority: 'low' },
-  );
-  try {
-    await sts.send(new GetCallerIdentityCommand({}));
-  } catch (error) {
-    if (error instanceof Captured) return error.request;
-    throw error;
-  } finally {
-    sts.destroy();
-  }
-  throw new Error('the SDK sent GetCallerIdentity instead of handing over the signed request');
+  return { method: 'POST', url: url.toString(), headers: { ...signed.headers }, body: GET_CALLER_IDENTITY };
 }
