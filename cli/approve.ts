@@ -1,5 +1,5 @@
 import { approvalLink, loadLinkKey } from '../handlers/domain/approval-links';
-import { getApproval, pendingApprovals, type ApprovalRecord } from '../handlers/domain/approvals';
+import { getApproval, waitingApprovals, type ApprovalRecord, type WaitingApproval } from '../handlers/domain/approvals';
 import { clients, settings } from '../handlers/shared/clients';
 import { jsonText, printable } from '../handlers/shared/printable';
 import { listStored, processGone, readServerInfo, type StoredExecution } from '../local/store';
@@ -156,23 +156,25 @@ function failedSignIns(row: Pick<ApprovalRecord, 'failedSignInCount' | 'throttle
   return `  failed sign-ins ${row.failedSignInCount ?? 0}, throttled ${row.throttledSignIns ?? 0}`;
 }
 
-/** `keyrot approvals`: the approvals that can still be decided (pending, not expired). */
+/** `keyrot approvals`: the approvals that can still be decided (pending, not expired), a page of the index at a time. */
 export async function listApprovals(options: { json: boolean }): Promise<number> {
-  const now = new Date().toISOString();
-  const pending = (await pendingApprovals(clients, settings())).filter((approval) => approval.expiresAt > now);
-  const rows = pending.map(({ taskToken: _token, ...visible }) => visible);
-  if (options.json) {
-    process.stdout.write(`${jsonText(rows)}\n`);
-    return 0;
+  const rows: WaitingApproval[] = [];
+  let printed = 0;
+  for await (const page of waitingApprovals(clients, settings())) {
+    // The index returns them soonest expiry first: text is printed as each page arrives.
+    if (options.json) rows.push(...page);
+    else for (const row of page) process.stdout.write(`${approvalLine(row)}\n`);
+    printed += page.length;
   }
-  if (rows.length === 0) process.stdout.write('no approvals are waiting\n');
-  for (const row of rows.sort((a, b) => a.expiresAt.localeCompare(b.expiresAt))) {
-    process.stdout.write(
-      `${printable(
-        `${row.approvalId}  ${row.state.padEnd(16)}  ${row.userName}  keys ${row.keyIds.join(',')}  ` +
-          `by ${row.requestedBy}  expires ${row.expiresAt}`,
-      )}${failedSignIns(row)}\n`,
-    );
-  }
+  if (options.json) process.stdout.write(`${jsonText(rows)}\n`);
+  else if (printed === 0) process.stdout.write('no approvals are waiting\n');
   return 0;
+}
+
+/** One waiting approval's line in `keyrot approvals`. */
+function approvalLine(row: WaitingApproval): string {
+  return `${printable(
+    `${row.approvalId}  ${row.state.padEnd(16)}  ${row.userName}  keys ${row.keyIds.join(',')}  ` +
+      `by ${row.requestedBy}  expires ${row.expiresAt}`,
+  )}${failedSignIns(row)}`;
 }

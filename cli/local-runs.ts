@@ -136,9 +136,9 @@ export function closeDeadRun(
 }
 
 /**
- * What follows a local run's end, as the archiver does it for deployed executions: close the
- * approvals it left waiting, and write its record to the evidence archive (when one is
- * configured). Returns where the record went, or undefined without an archive.
+ * What follows a local run's end, as the archiver does it for deployed executions: write its
+ * record to the evidence archive (when one is configured), and close the approvals it left
+ * waiting. Returns where the record went, or undefined without an archive.
  */
 export async function archiveLocal(
   record: StoredExecution | ExecutionRecord,
@@ -146,9 +146,15 @@ export async function archiveLocal(
   const archive = archiveSettings();
   const { pid: _pid, output: _output, error: _error, cause: _cause, ...kept } = record as StoredExecution;
   return asHandler('archive-execution', async () => {
-    await closeApprovalsOf(clients, settings(), endingOf(record));
-    if (!archive) return undefined;
-    const written = await archiveExecution(clients, archive, kept);
+    // Archived first, as the archiver does: only an archived run's records get a time to live.
+    // A failed write still closes what the run left waiting (with no time to live), then fails.
+    let written: Awaited<ReturnType<typeof archiveExecution>> | undefined;
+    try {
+      written = archive ? await archiveExecution(clients, archive, kept) : undefined;
+    } finally {
+      await closeApprovalsOf(clients, settings(), endingOf(record), written && archive);
+    }
+    if (!archive || !written) return undefined;
     return { address: `s3://${archive.bucket}/${written.recordKey}`, seq: written.entry.seq };
   });
 }

@@ -22,6 +22,7 @@ export const handler = lambdaHandler(StatusChange, async (event) => {
   const record = await readExecution(clients.sfn, event.detail.executionArn);
   const archived = await archiveExecution(clients, config, record);
   // What the execution left waiting can never resume it: its approval pages say so from now on.
-  await closeApprovalsOf(clients, settings(), { ...endingOf(record), status: event.detail.status });
+  // Archived, its approval records may expire when the archive's lock does.
+  await closeApprovalsOf(clients, settings(), { ...endingOf(record), status: event.detail.status }, config);
   return { recordKey: archived.recordKey, chainKey: archived.chainKey, seq: archived.entry.seq };
 });

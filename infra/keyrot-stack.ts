@@ -20,6 +20,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import { APPROVAL_INDEXES, BY_EXECUTION } from '../handlers/shared/approval-indexes';
 import { HANDLER_NAMES, rotationDefinition, type HandlerName } from '../workflows/rotation';
 import { SCAN_HANDLER_NAMES, scanDefinition, type ScanHandlerName } from '../workflows/scan';
 
@@ -124,16 +125,24 @@ const SIGNING_KEY_ACTIONS: Partial<Record<FunctionName, string[]>> = {
   'delete-key': ['kms:GetPublicKey'],
 };
 
-/** What the approval surface does with the approvals table: request-approval writes, approval-api decides. */
+/** What the approval surface does with the approvals table's items: request-approval writes, approval-api decides. */
 const TABLE_ACTIONS = {
-  // Scan finds this execution's stale pending request when a retried gate supersedes it.
-  'request-approval': ['dynamodb:PutItem', 'dynamodb:Scan', 'dynamodb:UpdateItem'],
+  'request-approval': ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
   'approval-api': ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
   // Wait For Consumer writes its confirmation (id derived from the execution: a retry overwrites it).
   'await-consumer': ['dynamodb:PutItem'],
-  // The archiver closes what an ended execution left pending (found by a scan, closed conditionally).
-  'archive-execution': ['dynamodb:Scan', 'dynamodb:UpdateItem'],
+  // The archiver closes what an ended execution left pending (conditionally) and sets the records' TTL.
+  'archive-execution': ['dynamodb:UpdateItem'],
 } as const;
+
+/**
+ * The indexes each function queries (never a Scan, and no Query on the table itself): a retried
+ * gate finds this execution's stale request, the archiver the execution's records.
+ */
+const INDEX_QUERIES: Partial<Record<keyof typeof TABLE_ACTIONS, string[]>> = {
+  'request-approval': [BY_EXECUTION.name],
+  'archive-execution': [BY_EXECUTION.name],
+};
 
 /** Every Lambda in the stack: the workflow's handlers, the approval pages and the archiver. */
 type FunctionName = HandlerName | ScanHandlerName | 'approval-api' | 'archive-execution';
@@ -227,10 +236,34 @@ export class KeyrotStack extends Stack {
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: key,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-      // Only the sign-in attempt counters carry it (a day after their approval expires); records never do.
+      // Sign-in counters carry it from the start (a day after their approval expires); approval
+      // records once their execution is archived (as long as the archive's lock), never while PENDING.
       timeToLiveAttribute: 'ttl',
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    for (const index of APPROVAL_INDEXES) {
+      approvals.addGlobalSecondaryIndex({
+        indexName: index.name,
+        partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
+        ...(index.sortKey ? { sortKey: { name: index.sortKey, type: dynamodb.AttributeType.STRING } } : {}),
+        projectionType: dynamodb.ProjectionType.INCLUDE,
+        nonKeyAttributes: [...index.projected],
+      });
+    }
+    // Explicit statements, not Table.grant: with indexes it adds every action on `index/*` too.
+    const grantTable = (fn: lambda.IFunction, name: keyof typeof TABLE_ACTIONS) => {
+      fn.addToRolePolicy(
+        new iam.PolicyStatement({ actions: [...TABLE_ACTIONS[name]], resources: [approvals.tableArn] }),
+      );
+      const indexes = INDEX_QUERIES[name];
+      if (indexes)
+        fn.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: ['dynamodb:Query'],
+            resources: indexes.map((index) => `${approvals.tableArn}/index/${index}`),
+          }),
+        );
+    };
 
     const trimmedPath = userPath.replace(/^\/|\/$/g, '');
     const userResourceName = trimmedPath ? `${trimmedPath}/*` : '*';
@@ -341,7 +374,7 @@ export class KeyrotStack extends Stack {
       KEYROT_APPROVERS: (props.approvers ?? []).join(','),
     });
     const approvalUrl = approvalApi.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
-    approvals.grant(approvalApi, ...TABLE_ACTIONS['approval-api']);
+    grantTable(approvalApi, 'approval-api');
     // DynamoDB decrypts the table's items with the caller's permission on the key.
     key.grantDecrypt(approvalApi);
     approvalApi.addToRolePolicy(
@@ -381,11 +414,11 @@ export class KeyrotStack extends Stack {
       if (props.memberAccounts && (iamActions || secretActions)) fn.addToRolePolicy(assumeMemberRole);
       functions[name] = fn;
     }
-    approvals.grant(functions['request-approval'], ...TABLE_ACTIONS['request-approval']);
+    grantTable(functions['request-approval'], 'request-approval');
     key.grantDecrypt(functions['request-approval']);
     // The consumer's proof is replayed to STS unsigned by any role (the consumer's key signed it):
     // approval-api needs nothing new; Wait For Consumer only records the confirmation.
-    approvals.grant(functions['await-consumer'], ...TABLE_ACTIONS['await-consumer']);
+    grantTable(functions['await-consumer'], 'await-consumer');
     key.grantDecrypt(functions['await-consumer']);
     functions['request-approval'].addToRolePolicy(
       new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [linkKey.secretArn] }),
@@ -438,7 +471,7 @@ export class KeyrotStack extends Stack {
     });
     const archiver = this.evidenceArchive(key, alarms, accessLogs, environment, makeFunction, props);
     // An ended execution's pending approvals can never resume it: the archiver closes them.
-    approvals.grant(archiver, ...TABLE_ACTIONS['archive-execution']);
+    grantTable(archiver, 'archive-execution');
 
     // The daily scan: credential reports in, DUE users in lists in S3, one rotation per DUE user
     // out, a summary to the topic. The lists are working data (the rotations' own histories are

@@ -12,6 +12,8 @@ export const RESOURCE_KINDS = [
   'user-secret',
   'link-key',
   'approvals-table',
+  // One of the approvals table's indexes (a Query); `name` is the index.
+  'approvals-index',
   'notification-topic',
   'archive-bucket',
   'archive-object',
@@ -140,12 +142,10 @@ function target(
       const table = text(input.TableName) ?? '';
       const index = text(input.IndexName);
       const arn = `arn:aws:dynamodb:${own}:table/${table}${index ? `/index/${index}` : ''}`;
-      return {
-        kind: table === env.KEYROT_APPROVALS_TABLE ? 'approvals-table' : 'unknown',
-        ...(index ? { name: `index/${index}` } : {}),
-        arn,
-        context: {},
-      };
+      if (table !== env.KEYROT_APPROVALS_TABLE) return { kind: 'unknown', arn, context: {} };
+      return index
+        ? { kind: 'approvals-index', name: index, arn, context: {} }
+        : { kind: 'approvals-table', arn, context: {} };
     }
     case 's3': {
       const bucket = text(input.Bucket) ?? '';

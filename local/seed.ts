@@ -6,7 +6,7 @@ import {
   CreateUserPoolClientCommand,
   CreateUserPoolCommand,
 } from '@aws-sdk/client-cognito-identity-provider';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
@@ -23,6 +23,7 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { putDirectoryEntry } from '../handlers/domain/approvers';
+import { APPROVAL_INDEXES } from '../handlers/shared/approval-indexes';
 
 /** Credentials of an IAM user (or an assumed role) in the local AWS. */
 export interface LocalKey {
@@ -93,6 +94,36 @@ function client<T>(Client: new (config: object) => T, endpoint: string, credenti
   return new Client({ endpoint, region: REGION, credentials });
 }
 
+/** The approvals table as the stack creates it: its key, the same indexes, TTL on `ttl`. */
+export async function createApprovalsTable(ddb: DynamoDBClient, tableName: string): Promise<void> {
+  const keys = new Set([
+    'approvalId',
+    ...APPROVAL_INDEXES.flatMap((index) => [index.partitionKey, index.sortKey ?? []].flat()),
+  ]);
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      KeySchema: [{ AttributeName: 'approvalId', KeyType: 'HASH' }],
+      AttributeDefinitions: [...keys].map((name) => ({ AttributeName: name, AttributeType: 'S' })),
+      GlobalSecondaryIndexes: APPROVAL_INDEXES.map((index) => ({
+        IndexName: index.name,
+        KeySchema: [
+          { AttributeName: index.partitionKey, KeyType: 'HASH' },
+          ...(index.sortKey ? [{ AttributeName: index.sortKey, KeyType: 'RANGE' as const }] : []),
+        ],
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.projected] },
+      })),
+      BillingMode: 'PAY_PER_REQUEST',
+    }),
+  );
+  await ddb.send(
+    new UpdateTimeToLiveCommand({
+      TableName: tableName,
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+    }),
+  );
+}
+
 /**
  * Prepare an empty local AWS (signature checks still off): the operator identity the
  * handlers run as, the notification topic and the approvals table. Returns the environment.
@@ -119,14 +150,7 @@ export async function seedKeyrotResources(endpoint: string): Promise<LocalEnviro
   );
   const { AccessKey } = await iam.send(new CreateAccessKeyCommand({ UserName: 'keyrot-operator' }));
   const topic = await client(SNSClient, endpoint).send(new CreateTopicCommand({ Name: 'keyrot-notifications' }));
-  await client(DynamoDBClient, endpoint).send(
-    new CreateTableCommand({
-      TableName: LOCAL_APPROVALS_TABLE,
-      KeySchema: [{ AttributeName: 'approvalId', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'approvalId', AttributeType: 'S' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  await createApprovalsTable(client(DynamoDBClient, endpoint), LOCAL_APPROVALS_TABLE);
   const linkKey = await client(SecretsManagerClient, endpoint).send(
     new CreateSecretCommand({ Name: 'keyrot/approval-link-key', SecretString: randomBytes(32).toString('hex') }),
   );

@@ -128,6 +128,8 @@ function publicView(record: ApprovalRecord) {
     failedSignIns: _failures,
     failedSignInCount: _failed,
     throttledSignIns: _throttled,
+    pending: _pending,
+    ttl: _ttl,
     ...visible
   } = record;
   return visible;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { BY_EXECUTION, PENDING, PENDING_PARTITION } from '../shared/approval-indexes';
 import type { Clients, Settings } from '../shared/clients';
 import { ApprovalExpiredError, ForgedSignatureError, InvalidApprovalError, InvalidInputError } from '../shared/errors';
 import { logger } from '../shared/logger';
@@ -41,6 +42,10 @@ export interface ApprovalRecord {
    * ABORTED, ENDED: the execution stopped or ended before a decision; `closedBecause` says how.
    */
   status: 'PENDING' | 'APPROVED' | 'REJECTED' | 'SUPERSEDED' | 'EXPIRED' | 'ABORTED' | 'ENDED';
+  /** `PENDING_PARTITION` while PENDING, absent after: the sparse Pending index holds only waiting approvals. */
+  pending?: typeof PENDING_PARTITION;
+  /** DynamoDB time to live (epoch seconds), set when the execution is archived and never while PENDING. */
+  ttl?: number;
   closedBecause?: string;
   supersededBy?: string;
   /** Failed sign-ins on this approval (the first LISTED_FAILURES; the count has every one). */
@@ -140,6 +145,7 @@ export async function requestApproval(
     requestedAt: now.toISOString(),
     expiresAt: new Date(now.getTime() + request.expiresInSeconds * 1000).toISOString(),
     status: 'PENDING',
+    pending: PENDING_PARTITION,
   };
   // A retried gate (its Lambda died after recording) gets a new task token: the older request
   // for this execution and gate can never resume it, so it is closed before the new one exists.
@@ -202,20 +208,85 @@ export async function getApproval(
   return found.Item as ApprovalRecord | undefined;
 }
 
-/** Pending approvals, optionally of one execution. */
+/** An execution's record as the ByExecution index holds it (approvals, and its confirmation without a gate). */
+export type ExecutionRecordKey = Pick<ApprovalRecord, 'approvalId' | 'executionId' | 'expiresAt'> & {
+  status: string;
+  gate?: Gate;
+};
+
+/** An execution's approvals and confirmation, optionally only those in one status: a Query, paged. */
+async function recordsOf(
+  { ddb }: Pick<Clients, 'ddb'>,
+  config: Pick<Settings, 'approvalsTable'>,
+  executionId: string,
+  status?: ApprovalRecord['status'],
+): Promise<ExecutionRecordKey[]> {
+  const items: ExecutionRecordKey[] = [];
+  const pages = paginateQuery(
+    { client: ddb },
+    {
+      TableName: table(config),
+      IndexName: BY_EXECUTION.name,
+      KeyConditionExpression: `#execution = :execution${status ? ' AND #status = :status' : ''}`,
+      ExpressionAttributeNames: { '#execution': 'executionId', ...(status ? { '#status': 'status' } : {}) },
+      ExpressionAttributeValues: { ':execution': executionId, ...(status ? { ':status': status } : {}) },
+    },
+  );
+  for await (const page of pages) items.push(...((page.Items ?? []) as ExecutionRecordKey[]));
+  return items;
+}
+
+/** The pending approvals of one execution. */
 export async function pendingApprovals(
   { ddb }: Pick<Clients, 'ddb'>,
   config: Pick<Settings, 'approvalsTable'>,
-  executionId?: string,
-): Promise<ApprovalRecord[]> {
-  const items: ApprovalRecord[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await ddb.send(new ScanCommand({ TableName: table(config), ExclusiveStartKey: start }));
-    items.push(...((page.Items ?? []) as ApprovalRecord[]));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items.filter((item) => item.status === 'PENDING' && (!executionId || item.executionId === executionId));
+  executionId: string,
+): Promise<ExecutionRecordKey[]> {
+  return recordsOf({ ddb }, config, executionId, 'PENDING');
+}
+
+/** A waiting approval as the Pending index holds it: what `keyrot approvals` shows, never the task token. */
+export type WaitingApproval = Pick<
+  ApprovalRecord,
+  | 'approvalId'
+  | 'executionId'
+  | 'gate'
+  | 'state'
+  | 'status'
+  | 'userName'
+  | 'keyIds'
+  | 'requestedBy'
+  | 'requestedAt'
+  | 'expiresAt'
+  | 'failedSignIns'
+  | 'failedSignInCount'
+  | 'throttledSignIns'
+>;
+
+/**
+ * The approvals that can still be decided (PENDING, expiring after `now`), soonest expiry
+ * first, a page of at most `pageSize` at a time: a Query on the sparse Pending index.
+ */
+export async function* waitingApprovals(
+  { ddb }: Pick<Clients, 'ddb'>,
+  config: Pick<Settings, 'approvalsTable'>,
+  now: Date = new Date(),
+  pageSize = 100,
+): AsyncGenerator<WaitingApproval[]> {
+  const pages = paginateQuery(
+    { client: ddb, pageSize },
+    {
+      TableName: table(config),
+      IndexName: PENDING.name,
+      KeyConditionExpression: '#pending = :pending AND #expiresAt > :now',
+      ExpressionAttributeNames: { '#pending': PENDING.partitionKey, '#expiresAt': PENDING.sortKey },
+      ExpressionAttributeValues: { ':pending': PENDING_PARTITION, ':now': now.toISOString() },
+    },
+  );
+  for await (const page of pages) {
+    const items = (page.Items ?? []) as (WaitingApproval & { pending?: string })[];
+    if (items.length) yield items.map(({ pending: _pending, ...approval }) => approval);
+  }
 }
 
 /**
@@ -237,9 +308,14 @@ async function closePending(
       new UpdateCommand({
         TableName: table(config),
         Key: { approvalId },
-        UpdateExpression: `SET #status = :status${names.map((name) => `, #${name} = :${name}`).join('')}`,
+        // Out of the sparse Pending index in the same write that takes it out of PENDING.
+        UpdateExpression: `SET #status = :status${names.map((name) => `, #${name} = :${name}`).join('')} REMOVE #pending`,
         ConditionExpression: '#status = :pending',
-        ExpressionAttributeNames: { '#status': 'status', ...Object.fromEntries(names.map((n) => [`#${n}`, n])) },
+        ExpressionAttributeNames: {
+          '#status': 'status',
+          '#pending': PENDING.partitionKey,
+          ...Object.fromEntries(names.map((n) => [`#${n}`, n])),
+        },
         ExpressionAttributeValues: {
           ':status': status,
           ':pending': from,
@@ -254,15 +330,23 @@ async function closePending(
   }
 }
 
+/** Seconds in a day, for TTL arithmetic. */
+const DAY_SECONDS = 86_400;
+
 /**
- * Close what an ended execution left waiting (its pending approvals and confirmations), which
- * can never resume it: ABORTED for a stopped execution, else ENDED, each saying why. Returns
- * the ids closed. Called where the execution's record is archived, deployed and local.
+ * Close what an ended execution left waiting (its pending approvals), which can never resume
+ * it: ABORTED for a stopped execution, else ENDED, each saying why. With `archived` (the
+ * execution's history is in the evidence archive, locked for `retentionDays`), every record of
+ * the execution gets a time to live as long as that lock, so DynamoDB deletes it only once the
+ * archive alone holds the evidence; the write is conditional, so TTL never lands on a record
+ * still PENDING. Returns the ids closed. Called where the execution's record is archived,
+ * deployed and local.
  */
 export async function closeApprovalsOf(
   { ddb }: Pick<Clients, 'ddb'>,
   config: Pick<Settings, 'approvalsTable'>,
   ended: { executionArn: string; status: string; cause?: string },
+  archived?: { retentionDays: number },
   now: Date = new Date(),
 ): Promise<string[]> {
   if (!config.approvalsTable) return [];
@@ -271,13 +355,39 @@ export async function closeApprovalsOf(
     status === 'ABORTED'
       ? `the rotation was aborted${ended.cause ? ` (${ended.cause})` : ''} at ${now.toISOString()}`
       : `the rotation ended (${ended.status}) at ${now.toISOString()} without waiting for this decision`;
+  const ttl = archived ? Math.floor(now.getTime() / 1000) + archived.retentionDays * DAY_SECONDS : undefined;
   const closed: string[] = [];
-  for (const pending of await pendingApprovals({ ddb }, config, ended.executionArn)) {
-    if (await closePending({ ddb }, config, pending.approvalId, status, { closedBecause }))
-      closed.push(pending.approvalId);
+  for (const record of await recordsOf({ ddb }, config, ended.executionArn)) {
+    if (record.status === 'PENDING') {
+      const fields = { closedBecause, ...(ttl ? { ttl } : {}) };
+      if (await closePending({ ddb }, config, record.approvalId, status, fields)) closed.push(record.approvalId);
+    } else if (ttl) await expireAfter({ ddb }, config, record.approvalId, ttl);
   }
   if (closed.length) logger.info('closed approvals of an ended execution', { status, closed });
   return closed;
+}
+
+/** Give a record its time to live, unless it is PENDING (a pending approval must never expire unseen). */
+async function expireAfter(
+  { ddb }: Pick<Clients, 'ddb'>,
+  config: Pick<Settings, 'approvalsTable'>,
+  approvalId: string,
+  ttl: number,
+): Promise<void> {
+  try {
+    await ddb.send(
+      new UpdateCommand({
+        TableName: table(config),
+        Key: { approvalId },
+        UpdateExpression: 'SET #ttl = :ttl',
+        ConditionExpression: 'attribute_exists(approvalId) AND #status <> :pending',
+        ExpressionAttributeNames: { '#ttl': 'ttl', '#status': 'status' },
+        ExpressionAttributeValues: { ':ttl': ttl, ':pending': 'PENDING' },
+      }),
+    );
+  } catch (error) {
+    if (!(error instanceof Error && error.name === 'ConditionalCheckFailedException')) throw error;
+  }
 }
 
 /** Why a signer may not sign this approval, or undefined when they may. */

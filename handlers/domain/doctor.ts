@@ -13,6 +13,7 @@ import { DescribeSecretCommand, type SecretsManagerClient } from '@aws-sdk/clien
 import { DescribeStateMachineCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { GetTopicAttributesCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { GetCallerIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
+import { BY_EXECUTION } from '../shared/approval-indexes';
 
 /** The outputs of the Keyrot stack (infra/keyrot-stack.ts) the doctor reads the deployment from. */
 export const STACK_OUTPUTS = [
@@ -475,6 +476,11 @@ function resourceKinds(
     'user-secret': `arn:${p}:secretsmanager:${region}:${account}:secret:${settings.secretPrefix}${PROBE_NAME}-AbCdEf`,
     'link-key': out('ApprovalLinkKeyArn', (arn) => arn),
     'approvals-table': out('ApprovalsTableName', (name) => `arn:${p}:dynamodb:${region}:${account}:table/${name}`),
+    // The one index handlers query (superseding a gate, closing an ended execution's approvals).
+    'approvals-index': out(
+      'ApprovalsTableName',
+      (name) => `arn:${p}:dynamodb:${region}:${account}:table/${name}/index/${BY_EXECUTION.name}`,
+    ),
     'notification-topic': out('NotificationTopicArn', (arn) => arn),
     'alarm-topic': out('AlarmTopicArn', (arn) => arn),
     'archive-bucket': out('ArchiveBucketName', (name) => `arn:${p}:s3:::${name}`),

@@ -1,4 +1,5 @@
-import { GetCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand, paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { BY_IDENTITY } from '../shared/approval-indexes';
 import type { Clients, Settings } from '../shared/clients';
 import { sha256Hex } from '../shared/digest';
 import { InvalidInputError } from '../shared/errors';
@@ -186,21 +187,19 @@ export async function unlockIdentity(
 ): Promise<number> {
   const identity = signInIdentity(username);
   if (!identity) throw new InvalidInputError('the user name is empty or longer than 128 characters');
-  const items: ThrottleItem[] = [];
-  let start: Record<string, unknown> | undefined;
-  do {
-    const page = await ddb.send(
-      new ScanCommand({
-        TableName: table(config),
-        FilterExpression: 'begins_with(approvalId, :prefix) AND #identity = :identity AND attempts > :zero',
-        ExpressionAttributeNames: { '#identity': 'identity' },
-        ExpressionAttributeValues: { ':prefix': PREFIX, ':identity': identity, ':zero': 0 },
-        ExclusiveStartKey: start,
-      }),
-    );
-    items.push(...((page.Items ?? []) as ThrottleItem[]));
-    start = page.LastEvaluatedKey;
-  } while (start);
+  const items: Pick<ThrottleItem, 'approvalId' | 'attempts'>[] = [];
+  const pages = paginateQuery(
+    { client: ddb },
+    {
+      TableName: table(config),
+      IndexName: BY_IDENTITY.name,
+      KeyConditionExpression: '#identity = :identity',
+      FilterExpression: 'attempts > :zero',
+      ExpressionAttributeNames: { '#identity': BY_IDENTITY.partitionKey },
+      ExpressionAttributeValues: { ':identity': identity, ':zero': 0 },
+    },
+  );
+  for await (const page of pages) items.push(...((page.Items ?? []) as typeof items));
   for (const item of items) {
     await ddb.send(
       new UpdateCommand({

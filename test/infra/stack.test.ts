@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { APPROVAL_INDEXES, BY_EXECUTION } from '../../handlers/shared/approval-indexes';
 import { buildApp } from '../../infra/app';
 import { synthesizeDefinition } from '../../local/definition';
 
@@ -97,6 +98,44 @@ describe('the synthesized stack', () => {
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
     });
+  });
+
+  it('indexes the approvals table as the core queries it, and grants no Scan and no Query on the table itself', () => {
+    const [table] = Object.values(template.findResources('AWS::DynamoDB::Table'));
+    assert.deepEqual(
+      (table?.Properties.GlobalSecondaryIndexes as { IndexName: string }[]).map((index) => index),
+      APPROVAL_INDEXES.map((index) => ({
+        IndexName: index.name,
+        KeySchema: [
+          { AttributeName: index.partitionKey, KeyType: 'HASH' },
+          ...(index.sortKey ? [{ AttributeName: index.sortKey, KeyType: 'RANGE' }] : []),
+        ],
+        Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...index.projected] },
+      })),
+    );
+    const statements = Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+      (policy) => policy.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[],
+    );
+    const dynamodb = statements.filter((statement) =>
+      [statement.Action].flat().some((action) => action.startsWith('dynamodb:')),
+    );
+    const actions = dynamodb.flatMap((statement) => [statement.Action].flat());
+    assert.deepEqual(
+      actions.filter((action) => /^dynamodb:(Scan|\*)$/.test(action)),
+      [],
+      'no function may scan the approvals table',
+    );
+    for (const statement of dynamodb) {
+      const resources = JSON.stringify(statement.Resource);
+      if ([statement.Action].flat().includes('dynamodb:Query'))
+        assert.deepEqual([statement.Action].flat(), ['dynamodb:Query'], 'Query stands in its own statement');
+      else assert.doesNotMatch(resources, /\/index\//, 'item actions on the table, not on its indexes');
+    }
+    const queries = dynamodb.filter((statement) => [statement.Action].flat().includes('dynamodb:Query'));
+    assert.equal(queries.length, 2, 'request-approval and the archiver');
+    for (const statement of queries) {
+      assert.match(JSON.stringify(statement.Resource), new RegExp(`/index/${BY_EXECUTION.name}"\\]\\]}$`));
+    }
   });
 
   it('serves the approval pages from a function URL, signing against a Cognito pool with a strict password policy', () => {

@@ -2,9 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { renderReplay } from '../../audit/render';
 import { replay } from '../../audit/replay';
-import type { ApprovalRecord } from '../../handlers/domain/approvals';
+import type { WaitingApproval } from '../../handlers/domain/approvals';
 import type { LocalExecution } from '../../local/engine';
 import { LocalAws } from '../support/local-aws';
+import { waitingApprovalOf } from '../support/approval-gate';
 import { runRotation, statesEntered } from '../support/rotation-runner';
 
 // The handlers' clients read the environment LocalAws sets, so they are imported after it.
@@ -131,11 +132,9 @@ describe('the old key is never retired while a consumer still uses it', () => {
       },
     );
     const deadline = Date.now() + 30_000;
-    let pending: ApprovalRecord | undefined;
+    let pending: WaitingApproval | undefined;
     while (!pending && Date.now() < deadline) {
-      pending = (await modules.approvals.pendingApprovals(clients, settings())).find(
-        (a) => a.userName === 'page-warning',
-      );
+      pending = await waitingApprovalOf('page-warning');
       if (!pending) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.ok(pending, 'the deletion gate is waiting');

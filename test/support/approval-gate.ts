@@ -1,4 +1,4 @@
-import type { ApprovalRecord } from '../../handlers/domain/approvals';
+import type { ApprovalRecord, WaitingApproval } from '../../handlers/domain/approvals';
 import type { LocalExecution, LocalTaskTokens } from '../../local/engine';
 import type { LocalAws } from './local-aws';
 import type { LocalKey } from '../../local/seed';
@@ -37,9 +37,9 @@ export async function rotationAtGate(
     { decision: 'none', tokens: world.tokens, ...(context ? { context } : {}), ...(requester ? { requester } : {}) },
   ).finally(() => (done = true));
   const deadline = Date.now() + 30_000;
-  let pending: ApprovalRecord | undefined;
+  let pending: WaitingApproval | undefined;
   while (!pending) {
-    pending = (await approvals.pendingApprovals(clients, settings())).find((a) => a.userName === userName);
+    pending = await waitingApprovalOf(userName);
     if (Date.now() > deadline) throw new Error(`no approval appeared for ${userName}`);
     if (!pending) await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -53,4 +53,15 @@ export async function rotationAtGate(
     link: `${world.serverUrl}/approvals/${approvalId}?sig=${links.linkSignature(key, approvalId)}`,
     csrf: links.csrfToken(key, approvalId),
   };
+}
+
+/** The waiting approval of `userName`, as `keyrot approvals` finds it (the Pending index), if any. */
+export async function waitingApprovalOf(userName: string): Promise<WaitingApproval | undefined> {
+  const { waitingApprovals } = await import('../../handlers/domain/approvals');
+  const { clients, settings } = await import('../../handlers/shared/clients');
+  for await (const page of waitingApprovals(clients, settings())) {
+    const found = page.find((approval) => approval.userName === userName);
+    if (found) return found;
+  }
+  return undefined;
 }

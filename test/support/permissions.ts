@@ -447,10 +447,15 @@ export function deployedCalls(entry: LedgerEntry, synth: Synthesized): DeployedC
       if (entry.action === 'secretsmanager:GetSecretValue') kms(['kms:Decrypt'], 'secretsmanager', why);
       break;
     }
-    case 'approvals-table': {
+    case 'approvals-table':
+    case 'approvals-index': {
       const table = env('KEYROT_APPROVALS_TABLE');
       const arn = String(resolve({ 'Fn::GetAtt': [logicalIdOf(table), 'Arn'] }));
-      calls.push({ ...base, resource: entry.name ? `${arn}/${entry.name}` : arn, context: {} });
+      calls.push({
+        ...base,
+        resource: entry.kind === 'approvals-index' ? `${arn}/index/${entry.name}` : arn,
+        context: {},
+      });
       kms(['kms:Decrypt'], 'dynamodb', why);
       break;
     }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient, SignCommand } from '@aws-sdk/client-kms';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -82,7 +82,7 @@ beforeEach(() => {
 
 describe('requestApproval', () => {
   it('stores the token server-side and notifies with a signed link, never the token', async () => {
-    ddb.on(ScanCommand).resolves({ Items: [] });
+    ddb.on(QueryCommand).resolves({ Items: [] });
     const result = await requestApproval(
       { ddb: document, sns: sns as unknown as SNSClient, secrets: secrets as unknown as SecretsManagerClient },
       config,
@@ -104,7 +104,15 @@ describe('requestApproval', () => {
   it('supersedes the pending request of the same execution and gate when the step is retried', async () => {
     const stale = { ...record, approvalId: 'a'.repeat(32), gate: 'DELETION', status: 'PENDING' };
     const otherGate = { ...record, approvalId: 'b'.repeat(32), gate: 'ROTATION', status: 'PENDING' };
-    ddb.on(ScanCommand).resolves({ Items: [stale, otherGate] });
+    // What the ByExecution index answers for this execution in PENDING: keys, gate and expiry.
+    const indexed = ({ approvalId, executionId, status, gate, expiresAt }: typeof stale) => ({
+      approvalId,
+      executionId,
+      status,
+      gate,
+      expiresAt,
+    });
+    ddb.on(QueryCommand).resolves({ Items: [indexed(stale), indexed(otherGate)] });
 
     const result = await requestApproval(
       { ddb: document, sns: sns as unknown as SNSClient, secrets: secrets as unknown as SecretsManagerClient },
@@ -119,6 +127,20 @@ describe('requestApproval', () => {
       [['a'.repeat(32), result.approvalId]],
     );
     assert.equal(updates[0]?.ConditionExpression, '#status = :pending');
+    assert.match(
+      updates[0]?.UpdateExpression ?? '',
+      /REMOVE #pending$/,
+      'out of the Pending index with the same write',
+    );
+    const query = ddb.commandCalls(QueryCommand)[0]?.args[0].input;
+    assert.deepEqual(
+      [query?.IndexName, query?.KeyConditionExpression, query?.ExpressionAttributeValues],
+      [
+        'ByExecution',
+        '#execution = :execution AND #status = :status',
+        { ':execution': record.executionId, ':status': 'PENDING' },
+      ],
+    );
     assert.match(
       refusal({ ...stale, status: 'SUPERSEDED' } as ApprovalRecord, qa, config, now) ?? '',
       /replaced by a newer one/,
