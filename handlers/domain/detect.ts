@@ -1,6 +1,6 @@
 import { DescribeUserPoolClientCommand } from '@aws-sdk/client-cognito-identity-provider';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { GetAccessKeyLastUsedCommand, GetUserCommand, ListUserTagsCommand, type Tag } from '@aws-sdk/client-iam';
+import { GetAccessKeyLastUsedCommand, GetUserCommand, type Tag } from '@aws-sdk/client-iam';
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { GetTopicAttributesCommand } from '@aws-sdk/client-sns';
 import type { Clients, Settings } from '../shared/clients';
@@ -84,7 +84,9 @@ async function detectValid(
 
   let userArn: string;
   let userPath: string;
+  let tags: Tag[];
   try {
+    // GetUser answers with the user's tags too (at most 50, never paged): no ListUserTags.
     const user = await iam.send(new GetUserCommand({ UserName: input.userName }));
     // IAM always names the user it found: an answer without one did not come from IAM.
     if (!user.User?.Arn) {
@@ -93,13 +95,13 @@ async function detectValid(
       );
     }
     userArn = user.User.Arn;
-    userPath = user.User?.Path ?? '/';
+    userPath = user.User.Path ?? '/';
+    tags = user.User.Tags ?? [];
   } catch (error) {
     if (isNoSuchEntity(error)) throw new UserNotFoundError(`IAM user ${input.userName} does not exist`);
     throw error;
   }
 
-  const tags = (await iam.send(new ListUserTagsCommand({ UserName: input.userName }))).Tags ?? [];
   const exemption = tags.find((tag) => tag.Key === config.exemptTag);
 
   const keys: KeySummary[] = [];
@@ -116,7 +118,7 @@ async function detectValid(
   }
 
   const checks: Check[] = [];
-  let secretFormat: SecretFormat | undefined;
+  let secret: Awaited<ReturnType<typeof checkSecret>> | undefined;
   let verdict = decide(keys, {
     maxAgeDays: input.config.maxAgeDays,
     force: input.force,
@@ -127,9 +129,8 @@ async function detectValid(
   if (unmanaged) verdict = { decision: 'NOT_MANAGED', reason: `${unmanaged}; nothing was changed`, oldKeyId: null };
 
   if (verdict.decision === 'ROTATE' && verdict.oldKeyId) {
-    const secret = await checkSecret(clients, secretId, verdict.oldKeyId, tags, input.onboard);
+    secret = await checkSecret(clients, secretId, verdict.oldKeyId, tags, input.onboard);
     checks.push(secret.check);
-    secretFormat = secret.format;
     if (secret.decision) {
       verdict = { decision: secret.decision, reason: `${secret.check.detail}; nothing was changed`, oldKeyId: null };
     } else {
@@ -151,7 +152,15 @@ async function detectValid(
     ...(input.onboard ? { onboard: true } : {}),
     secretId,
     config: input.config,
-    detection: { decision, reason, oldKeyId, keys, ...(secretFormat ? { secretFormat } : {}), checks },
+    detection: {
+      decision,
+      reason,
+      oldKeyId,
+      keys,
+      ...(secret?.format ? { secretFormat: secret.format } : {}),
+      ...(secret?.version ?? {}),
+      checks,
+    },
   };
 }
 
@@ -175,7 +184,12 @@ async function checkSecret(
   activeKeyId: string,
   userTags: Tag[],
   onboard: boolean,
-): Promise<{ check: Check; format?: SecretFormat; decision?: Decision }> {
+): Promise<{
+  check: Check;
+  format?: SecretFormat;
+  decision?: Decision;
+  version?: { secretVersionId: string; secretOtherFields: boolean };
+}> {
   if (!secrets) throw new MisconfiguredError('Detect has no Secrets Manager client');
   const fail = (decision: Decision, detail: string, format?: SecretFormat) => ({
     check: { check: 'secret', ok: false, detail },
@@ -225,6 +239,9 @@ async function checkSecret(
   return {
     check: { check: 'secret', ok: true, detail: `secret ${secretId} holds ${activeKeyId} (${parsed.format})` },
     format: parsed.format,
+    ...(value.VersionId
+      ? { version: { secretVersionId: value.VersionId, secretOtherFields: Object.keys(parsed.fields).length > 2 } }
+      : {}),
   };
 }
 

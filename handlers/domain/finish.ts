@@ -35,7 +35,7 @@ export async function finishRotation(
     event: 'ROTATED',
     userName: state.userName,
     subject: `keyrot: ${state.userName} rotated`,
-    message: `Access key ${summary.oldKeyId} of ${state.userName} was replaced by ${summary.newKeyId} and deleted.\nExecution: ${state.executionId}`,
+    message: `Access key ${summary.oldKeyId} of ${state.userName} was replaced by ${summary.newKeyId} (AWSCURRENT in the secret ${state.secretId}) and deleted.\nExecution: ${state.executionId}`,
   });
   return summary;
 }
