@@ -261,8 +261,19 @@ const MISSING_OR_FORBIDDEN = new Set([
 ]);
 
 /**
- * Read-only calls to every resource the rotation will need (topic; approvals table and link
- * key when a gate is on), so a missing one stops it here rather than after a key exists.
+ * When each setting's resource last answered a probe in this process (a Lambda container, a
+ * CLI run), by endpoint and resource. They belong to the deployment, not to a rotation: a
+ * container that has seen one answer lets the rotations it runs for the next minutes rely on
+ * that answer. A failed probe is never remembered, and a resource deleted within those
+ * minutes fails its step later, in the rollback's reach.
+ */
+const answered = new Map<string, number>();
+const PROBE_FRESH_MS = 10 * 60_000;
+
+/**
+ * Read-only calls to every resource the rotation will need (topic; approvals table, link key
+ * and approver pool when a gate is on), so a missing one stops it here rather than after a key
+ * exists; one that answered within the last minutes is not asked again (`answered`).
  */
 async function checkSettings(
   { secrets, sns, ddb, cognito }: DetectClients,
@@ -271,8 +282,15 @@ async function checkSettings(
 ): Promise<Check[]> {
   const checks: Check[] = [];
   const probe = async (check: string, what: string, call: () => Promise<unknown>) => {
+    const where = `${endpointName()} ${what}`;
+    const since = answered.get(where);
+    if (since !== undefined && Date.now() - since < PROBE_FRESH_MS) {
+      checks.push({ check, ok: true, detail: `${what} answered at ${new Date(since).toISOString()}` });
+      return;
+    }
     try {
       await call();
+      answered.set(where, Date.now());
     } catch (error) {
       const name = (error as Error).name;
       // Only "it is not there, or not ours to read" is a misconfiguration; throttling, a dying
