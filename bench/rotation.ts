@@ -13,10 +13,16 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 
 type Stackful = { middlewareStack: { add: (m: never, o: { step: 'initialize'; name: string }) => void } };
 const calls = new Map<string, number>();
+/** The handler running now (the engine's `around`), so each call is also counted against it. */
+let running = '(approver)';
+const byHandler = new Map<string, Map<string, number>>();
 function count(service: string, client: Stackful): void {
   const middleware = (next: (a: unknown) => Promise<unknown>, context: { commandName?: string }) => (args: unknown) => {
     const key = `${service}:${(context.commandName ?? '?').replace(/Command$/, '')}`;
     calls.set(key, (calls.get(key) ?? 0) + 1);
+    const mine = byHandler.get(running) ?? new Map<string, number>();
+    mine.set(key, (mine.get(key) ?? 0) + 1);
+    byHandler.set(running, mine);
     return next(args);
   };
   client.middlewareStack.add(middleware as never, { step: 'initialize', name: 'bench-count' });
@@ -38,6 +44,8 @@ try {
   count('secretsmanager', clients.secrets);
   count('sns', clients.sns);
   count('dynamodb', clients.ddb);
+  count('kms', clients.kms);
+  count('cognito-idp', clients.cognito);
   const stsFor = clients.stsFor;
   clients.stsFor = (credentials) => {
     const sts = stsFor(credentials);
@@ -54,12 +62,12 @@ try {
   const times: number[] = [];
   let transitions = 0;
   let perRotation = new Map<string, number>();
+  let perHandler = new Map<string, Map<string, number>>();
   let approverCalls = 0;
   let recordBytes = 0;
   let historyEvents = 0;
   for (const [round, user] of users.entries()) {
-    const before = new Map(calls);
-    let approver = 0;
+    byHandler.clear();
     const start = performance.now();
     const name = `bench-${round}-${Date.now()}`;
     const execution = await runLocal(definition, {
@@ -67,27 +75,36 @@ try {
       input: await withRequester({ userName: user, force: true, config: { validationMode: 'none' } }, name),
       tokens,
       waits: 'skip',
+      around: async (handler, invoke) => {
+        running = handler;
+        try {
+          return await invoke();
+        } finally {
+          running = '(approver)';
+        }
+      },
       onWaiting: async (_state, executionArn) => {
-        // The approver's own calls (Scan to find it, Get + conditional Update to sign) happen
-        // outside the workflow: counted apart.
-        const callsBefore = [...calls.values()].reduce((sum, n) => sum + n, 0);
+        // The approver's own calls (find it, Get + conditional Update, KMS Sign) happen outside
+        // the workflow: counted apart, under '(approver)'.
         await decideAllPending({ ...clients, callbacks: tokens }, approvalsTable, executionArn, {
           signer: { username: 'quality-approver', sub: 'auto-approve:quality-approver', name: 'Quinn Avery (QA Lead)' },
           meaning: 'APPROVED',
           reason: 'benchmark',
         });
-        approver = [...calls.values()].reduce((sum, n) => sum + n, 0) - callsBefore;
       },
     });
     times.push(performance.now() - start);
     if (execution.status !== 'SUCCEEDED') throw new Error(`${user}: ${execution.error} ${execution.cause}`);
     if (round === 1) {
       transitions = execution.events.filter((e) => e.type.endsWith('StateEntered')).length;
-      perRotation = new Map([...calls].map(([name, n]) => [name, n - (before.get(name) ?? 0)]));
-      approverCalls = approver;
+      perHandler = new Map([...byHandler].filter(([handler]) => handler !== '(approver)'));
+      perRotation = new Map<string, number>();
+      for (const counts of perHandler.values()) {
+        for (const [name, n] of counts) perRotation.set(name, (perRotation.get(name) ?? 0) + n);
+      }
+      approverCalls = [...(byHandler.get('(approver)')?.values() ?? [])].reduce((sum, n) => sum + n, 0);
       recordBytes = Buffer.byteLength(recordBody(recordOf(execution)));
       historyEvents = execution.events.length;
-      for (const name of ['dynamodb:Scan', 'dynamodb:GetItem', 'dynamodb:UpdateItem']) perRotation.delete(name);
     }
   }
 
@@ -105,6 +122,12 @@ try {
     `  AWS API calls per rotation (gate on)       ${total} by the handlers; the approver adds ${approverCalls}`,
   );
   for (const [name, n] of [...perRotation.entries()].sort()) console.log(`    ${name.padEnd(44)} ${n}`);
+  console.log('  the same calls by handler, in the order they ran');
+  for (const [handler, counts] of perHandler) {
+    const listed = [...counts].map(([name, n]) => (n > 1 ? `${name} ×${n}` : name)).join(', ');
+    const sum = [...counts.values()].reduce((total, n) => total + n, 0);
+    console.log(`    ${handler.padEnd(24)} ${String(sum).padStart(2)}  ${listed}`);
+  }
   console.log(
     `  archive record per rotation                ${(recordBytes / 1024).toFixed(1)} KiB canonical JSON (${historyEvents} events, definition included) + one chain entry (~0.7 KiB)`,
   );

@@ -110,7 +110,8 @@ export function planOf(state: RotationState): Plan {
         ...(config.approveRotation ? ['wait for the rotation approval'] : []),
         `create a new access key for ${state.userName} and store it in ${state.secretId} as AWSPENDING` +
           ` (${state.onboard ? 'a new secret, ' : ''}format ${detection.secretFormat ?? 'keyrot'})`,
-        `distribute: promote it to AWSCURRENT (the current version, ${old}, becomes AWSPREVIOUS) and notify the owner`,
+        `distribute: promote it to AWSCURRENT (the current version, ${old}, becomes AWSPREVIOUS)` +
+          (mode === 'last-used' ? ' and notify the owner' : ''),
         validation,
         'verify the new key with STS GetCallerIdentity',
         ...(config.approveDeletion ? ['wait for the deletion approval'] : []),

@@ -10,8 +10,9 @@ import { DEFAULT_SECRET_FORMAT, formatSecret } from './secret-format';
 
 /**
  * Step 3: create the new key and, in the same invocation, store it in Secrets Manager as
- * AWSPENDING. Only the key id is returned. Safe to retry: a version already stored by this
- * execution is reused, and a key an earlier attempt created but never stored is deleted first.
+ * AWSPENDING. Only the key id (and version ids) are returned. Safe to retry: a version already
+ * stored by this execution is reused, and a key an earlier attempt created but never stored is
+ * deleted. Also returns the version AWSCURRENT was on, which Distribute moves the label from.
  */
 export async function createKey(
   { iam, secrets }: Pick<Clients, 'iam' | 'secrets'>,
@@ -20,36 +21,33 @@ export async function createKey(
 ): Promise<Created> {
   const versionId = versionIdFor(state.executionId);
   const { exists, stages } = await versionStages(secrets, state.secretId);
-  const keys = await listKeys(iam, state.userName);
+  const currentVersion = versionWith(stages, 'AWSCURRENT') ?? null;
 
   if (stages[versionId]) {
     const stored = await readKey(secrets, state.secretId, { VersionId: versionId }, state.detection.secretFormat);
-    const key = keys.find((k) => k.AccessKeyId === stored.accessKeyId);
+    const key = (await listKeys(iam, state.userName)).find((k) => k.AccessKeyId === stored.accessKeyId);
     if (!key) throw new KeyMissingError(`key ${stored.accessKeyId} stored by this execution no longer exists`);
     logger.info('key already created by an earlier attempt', { newKeyId: stored.accessKeyId });
-    return { newKeyId: stored.accessKeyId, secretVersionId: versionId, createdAt: toIso(key.CreateDate) };
+    return {
+      newKeyId: stored.accessKeyId,
+      secretVersionId: versionId,
+      createdAt: toIso(key.CreateDate),
+      replacesVersionId: currentVersion,
+    };
   }
 
-  // Any key created since this execution started, other than the old one, was made by an
-  // attempt that died before storing it: nobody can hold its secret, so it goes.
-  for (const orphan of keysCreatedBy(keys, { oldKeyId: state.detection.oldKeyId, startedAt: state.startedAt })) {
-    logger.warn('deleting orphan key from an earlier attempt', { keyId: orphan.AccessKeyId });
-    await iam.send(new DeleteAccessKeyCommand({ UserName: state.userName, AccessKeyId: orphan.AccessKeyId }));
-  }
-
-  // The new version keeps the current one's shape and other fields (a consumer's region, say):
-  // read before the key exists, so a secret keyrot cannot read stops here with nothing created.
+  // The new version keeps the current one's shape and other fields (a consumer's region, say).
+  // Versions never change, so when AWSCURRENT is still the version Detect read and Detect saw
+  // no other fields, there is nothing to copy; otherwise it is read before the key exists, so
+  // a secret keyrot cannot read stops here with nothing created.
   const format = state.detection.secretFormat ?? DEFAULT_SECRET_FORMAT;
-  const currentVersion = versionWith(stages, 'AWSCURRENT');
-  const like = currentVersion
-    ? (await readKey(secrets, state.secretId, { VersionId: currentVersion }, format)).fields
-    : undefined;
+  const known = currentVersion === state.detection.secretVersionId && state.detection.secretOtherFields === false;
+  const like =
+    currentVersion && !known
+      ? (await readKey(secrets, state.secretId, { VersionId: currentVersion }, format)).fields
+      : undefined;
 
-  const created = await iam.send(new CreateAccessKeyCommand({ UserName: state.userName }));
-  const accessKey = created.AccessKey;
-  if (!accessKey?.AccessKeyId || !accessKey.SecretAccessKey) {
-    throw new SecretMismatchError('CreateAccessKey returned no key');
-  }
+  const accessKey = await createAccessKey(iam, state);
   if (!exists) {
     await secrets.send(
       new CreateSecretCommand({
@@ -77,7 +75,47 @@ export async function createKey(
     }),
   );
   logger.info('created key and stored it as AWSPENDING', { newKeyId: accessKey.AccessKeyId, versionId });
-  return { newKeyId: accessKey.AccessKeyId, secretVersionId: versionId, createdAt: toIso(accessKey.CreateDate) };
+  return {
+    newKeyId: accessKey.AccessKeyId,
+    secretVersionId: versionId,
+    createdAt: toIso(accessKey.CreateDate),
+    replacesVersionId: currentVersion,
+  };
+}
+
+/**
+ * CreateAccessKey, after deleting any orphan. An attempt that died after creating a key but
+ * before storing it left a key nobody holds the secret of; beside the old key that is two, so
+ * IAM refuses the new one (LimitExceeded) and only then are the keys listed: every key other
+ * than the old one made since this execution started goes, and the key is created again.
+ */
+async function createAccessKey(
+  iam: Clients['iam'],
+  state: RotationState,
+): Promise<{ AccessKeyId: string; SecretAccessKey: string; CreateDate?: Date }> {
+  let created;
+  try {
+    created = await iam.send(new CreateAccessKeyCommand({ UserName: state.userName }));
+  } catch (error) {
+    if (!(error instanceof Error) || error.name !== 'LimitExceededException') throw error;
+    const keys = await listKeys(iam, state.userName);
+    const orphans = keysCreatedBy(keys, { oldKeyId: state.detection.oldKeyId, startedAt: state.startedAt });
+    if (orphans.length === 0) throw error;
+    for (const orphan of orphans) {
+      logger.warn('deleting orphan key from an earlier attempt', { keyId: orphan.AccessKeyId });
+      await iam.send(new DeleteAccessKeyCommand({ UserName: state.userName, AccessKeyId: orphan.AccessKeyId }));
+    }
+    created = await iam.send(new CreateAccessKeyCommand({ UserName: state.userName }));
+  }
+  const accessKey = created.AccessKey;
+  if (!accessKey?.AccessKeyId || !accessKey.SecretAccessKey) {
+    throw new SecretMismatchError('CreateAccessKey returned no key');
+  }
+  return {
+    AccessKeyId: accessKey.AccessKeyId,
+    SecretAccessKey: accessKey.SecretAccessKey,
+    CreateDate: accessKey.CreateDate,
+  };
 }
 
 function toIso(date: Date | undefined): string {

@@ -1,6 +1,6 @@
 import { DescribeUserPoolClientCommand } from '@aws-sdk/client-cognito-identity-provider';
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { GetAccessKeyLastUsedCommand, GetUserCommand, ListUserTagsCommand, type Tag } from '@aws-sdk/client-iam';
+import { GetAccessKeyLastUsedCommand, GetUserCommand, type Tag } from '@aws-sdk/client-iam';
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { GetTopicAttributesCommand } from '@aws-sdk/client-sns';
 import type { Clients, Settings } from '../shared/clients';
@@ -102,7 +102,9 @@ async function detectValid(
 
   let userArn: string;
   let userPath: string;
+  let tags: Tag[];
   try {
+    // GetUser answers with the user's tags too (at most 50, never paged): no ListUserTags.
     const user = await iam.send(new GetUserCommand({ UserName: input.userName }));
     // IAM always names the user it found: an answer without one did not come from IAM.
     if (!user.User?.Arn) {
@@ -111,13 +113,13 @@ async function detectValid(
       );
     }
     userArn = user.User.Arn;
-    userPath = user.User?.Path ?? '/';
+    userPath = user.User.Path ?? '/';
+    tags = user.User.Tags ?? [];
   } catch (error) {
     if (isNoSuchEntity(error)) throw new UserNotFoundError(`IAM user ${input.userName} does not exist`);
     throw error;
   }
 
-  const tags = (await iam.send(new ListUserTagsCommand({ UserName: input.userName }))).Tags ?? [];
   const exemption = tags.find((tag) => tag.Key === config.exemptTag);
 
   const keys: KeySummary[] = [];
@@ -134,7 +136,7 @@ async function detectValid(
   }
 
   const checks: Check[] = [];
-  let secretFormat: SecretFormat | undefined;
+  let secret: Awaited<ReturnType<typeof checkSecret>> | undefined;
   let verdict = decide(keys, {
     maxAgeDays: input.config.maxAgeDays,
     force: input.force,
@@ -145,9 +147,8 @@ async function detectValid(
   if (unmanaged) verdict = { decision: 'NOT_MANAGED', reason: `${unmanaged}; nothing was changed`, oldKeyId: null };
 
   if (verdict.decision === 'ROTATE' && verdict.oldKeyId) {
-    const secret = await checkSecret(clients, secretId, verdict.oldKeyId, tags, input.onboard);
+    secret = await checkSecret(clients, secretId, verdict.oldKeyId, tags, input.onboard);
     checks.push(secret.check);
-    secretFormat = secret.format;
     if (secret.decision) {
       verdict = { decision: secret.decision, reason: `${secret.check.detail}; nothing was changed`, oldKeyId: null };
     } else {
@@ -169,7 +170,15 @@ async function detectValid(
     ...(input.onboard ? { onboard: true } : {}),
     secretId,
     config: input.config,
-    detection: { decision, reason, oldKeyId, keys, ...(secretFormat ? { secretFormat } : {}), checks },
+    detection: {
+      decision,
+      reason,
+      oldKeyId,
+      keys,
+      ...(secret?.format ? { secretFormat: secret.format } : {}),
+      ...(secret?.version ?? {}),
+      checks,
+    },
   };
 }
 
@@ -193,7 +202,12 @@ async function checkSecret(
   activeKeyId: string,
   userTags: Tag[],
   onboard: boolean,
-): Promise<{ check: Check; format?: SecretFormat; decision?: Decision }> {
+): Promise<{
+  check: Check;
+  format?: SecretFormat;
+  decision?: Decision;
+  version?: { secretVersionId: string; secretOtherFields: boolean };
+}> {
   if (!secrets) throw new MisconfiguredError('Detect has no Secrets Manager client');
   const fail = (decision: Decision, detail: string, format?: SecretFormat) => ({
     check: { check: 'secret', ok: false, detail },
@@ -243,6 +257,9 @@ async function checkSecret(
   return {
     check: { check: 'secret', ok: true, detail: `secret ${secretId} holds ${activeKeyId} (${parsed.format})` },
     format: parsed.format,
+    ...(value.VersionId
+      ? { version: { secretVersionId: value.VersionId, secretOtherFields: Object.keys(parsed.fields).length > 2 } }
+      : {}),
   };
 }
 
@@ -262,8 +279,19 @@ const MISSING_OR_FORBIDDEN = new Set([
 ]);
 
 /**
- * Read-only calls to every resource the rotation will need (topic; approvals table and link
- * key when a gate is on), so a missing one stops it here rather than after a key exists.
+ * When each setting's resource last answered a probe in this process (a Lambda container, a
+ * CLI run), by endpoint and resource. They belong to the deployment, not to a rotation: a
+ * container that has seen one answer lets the rotations it runs for the next minutes rely on
+ * that answer. A failed probe is never remembered, and a resource deleted within those
+ * minutes fails its step later, in the rollback's reach.
+ */
+const answered = new Map<string, number>();
+const PROBE_FRESH_MS = 10 * 60_000;
+
+/**
+ * Read-only calls to every resource the rotation will need (topic; approvals table, link key
+ * and approver pool when a gate is on), so a missing one stops it here rather than after a key
+ * exists; one that answered within the last minutes is not asked again (`answered`).
  */
 async function checkSettings(
   { secrets, sns, ddb, cognito }: DetectClients,
@@ -272,8 +300,15 @@ async function checkSettings(
 ): Promise<Check[]> {
   const checks: Check[] = [];
   const probe = async (check: string, what: string, call: () => Promise<unknown>) => {
+    const where = `${endpointName()} ${what}`;
+    const since = answered.get(where);
+    if (since !== undefined && Date.now() - since < PROBE_FRESH_MS) {
+      checks.push({ check, ok: true, detail: `${what} answered at ${new Date(since).toISOString()}` });
+      return;
+    }
     try {
       await call();
+      answered.set(where, Date.now());
     } catch (error) {
       const name = (error as Error).name;
       // Only "it is not there, or not ours to read" is a misconfiguration; throttling, a dying

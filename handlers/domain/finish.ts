@@ -11,6 +11,8 @@ export interface RotationSummary {
   secretId: string;
   approvals: Signature[];
   finishedAt: string;
+  /** Why the result could not be sent: recorded, never a failure (notify). */
+  notifyError?: string;
 }
 
 type FinishState = StateWithNewKey & { rotationApproval?: Signature; deletionApproval?: Signature };
@@ -31,11 +33,11 @@ export async function finishRotation(
     approvals: [state.rotationApproval, state.deletionApproval].filter((s): s is Signature => !!s),
     finishedAt: new Date().toISOString(),
   };
-  await notify({ sns }, config.topicArn, {
+  const sent = await notify({ sns }, config.topicArn, {
     event: 'ROTATED',
     userName: state.userName,
     subject: `keyrot: ${state.userName} rotated`,
-    message: `Access key ${summary.oldKeyId} of ${state.userName} was replaced by ${summary.newKeyId} and deleted.\nExecution: ${state.executionId}`,
+    message: `Access key ${summary.oldKeyId} of ${state.userName} was replaced by ${summary.newKeyId} (AWSCURRENT in the secret ${state.secretId}) and deleted.\nExecution: ${state.executionId}`,
   });
-  return summary;
+  return sent.error && config.topicArn ? { ...summary, notifyError: sent.error } : summary;
 }

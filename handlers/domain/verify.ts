@@ -1,4 +1,5 @@
 import { GetAccessKeyLastUsedCommand } from '@aws-sdk/client-iam';
+import { ResourceNotFoundException } from '@aws-sdk/client-secrets-manager';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import type { Clients } from '../shared/clients';
 import {
@@ -12,7 +13,7 @@ import {
 import { logger } from '../shared/logger';
 import type { StateWithNewKey } from '../shared/schemas';
 import { listKeys } from './keys';
-import { readKey, versionStages, versionWith } from './secret';
+import { readKey } from './secret';
 
 /** Errors STS gives for a key it does not (or no longer) accept. */
 const REFUSALS = new Set(['InvalidClientTokenId', 'SignatureDoesNotMatch', 'AccessDenied', 'ExpiredToken']);
@@ -81,11 +82,16 @@ export async function confirmOldKeyRefused(
   state: StateWithNewKey,
 ): Promise<{ keyId: string; refusedWith: string | null; note?: string }> {
   const oldKeyId = state.detection.oldKeyId;
-  const { stages } = await versionStages(secrets, state.secretId);
-  const previous = versionWith(stages, 'AWSPREVIOUS');
-  const stored = previous
-    ? await readKey(secrets, state.secretId, { VersionId: previous }, state.detection.secretFormat)
-    : undefined;
+  // Read by label: no version carries AWSPREVIOUS when the secret was created by this rotation.
+  const stored = await readKey(
+    secrets,
+    state.secretId,
+    { VersionStage: 'AWSPREVIOUS' },
+    state.detection.secretFormat,
+  ).catch((error: unknown) => {
+    if (error instanceof ResourceNotFoundException) return undefined;
+    throw error;
+  });
   if (stored?.accessKeyId !== oldKeyId) {
     return { keyId: oldKeyId, refusedWith: null, note: 'the secret never held the old key; refusal not provable' };
   }

@@ -93,6 +93,12 @@ export const Detection = z.object({
   keys: z.array(KeySummary),
   /** The shape of the user's secret (secret-format.ts); absent when no secret exists yet. */
   secretFormat: z.enum(['keyrot', 'env', 'credentials', 'iam']).optional(),
+  /**
+   * The AWSCURRENT version Detect read, and whether it holds fields beside the key (never their
+   * names or values): Create Access Key re-reads it only when it has them or AWSCURRENT moved.
+   */
+  secretVersionId: z.string().optional(),
+  secretOtherFields: z.boolean().optional(),
   /** Each precondition's verdict, for the history and `--dry-run`. */
   checks: z.array(z.object({ check: z.string(), ok: z.boolean(), detail: z.string() })).optional(),
 });
@@ -116,7 +122,13 @@ export const RotationState = z.object({
 });
 export type RotationState = z.infer<typeof RotationState>;
 
-export const Created = z.object({ newKeyId: KeyId, secretVersionId: z.string(), createdAt: z.string() });
+export const Created = z.object({
+  newKeyId: KeyId,
+  secretVersionId: z.string(),
+  createdAt: z.string(),
+  /** The version AWSCURRENT was on when the new one was stored (null: none); absent from older executions. */
+  replacesVersionId: z.string().nullable().optional(),
+});
 export type Created = z.infer<typeof Created>;
 
 /** State after the key exists: every later step needs both key ids. */

@@ -1,6 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GetUserCommand, IAMClient } from '@aws-sdk/client-iam';
+import {
+  GetAccessKeyLastUsedCommand,
+  GetUserCommand,
+  IAMClient,
+  ListAccessKeysCommand,
+  ListUserTagsCommand,
+} from '@aws-sdk/client-iam';
+import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetTopicAttributesCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { decide, detectKeys } from '../../handlers/domain/detect';
 import type { KeySummary } from '../../handlers/shared/schemas';
@@ -86,5 +94,87 @@ describe('detectKeys', () => {
       }),
       { name: 'UserNotFound', message: 'IAM user ghost does not exist' },
     );
+  });
+
+  /** A user with one due key whose secret holds it (key-only), and a notification topic. */
+  function world(tags: { Key: string; Value: string }[] = []) {
+    // Real clients with mocked sends: Detect names the secret's region from its client.
+    const clients = {
+      iam: new IAMClient({ region: 'us-east-1' }),
+      secrets: new SecretsManagerClient({ region: 'us-east-1' }),
+      sns: new SNSClient({ region: 'us-east-1' }),
+    };
+    const iam = mockClient(clients.iam);
+    const secrets = mockClient(clients.secrets);
+    const sns = mockClient(clients.sns);
+    iam.on(GetUserCommand).resolves({
+      User: {
+        UserName: 'alice',
+        UserId: 'AIDA',
+        Path: '/',
+        Arn: 'arn:aws:iam::123456789012:user/alice',
+        CreateDate: new Date(),
+        Tags: tags,
+      },
+    });
+    iam.on(ListAccessKeysCommand).resolves({
+      AccessKeyMetadata: [
+        { AccessKeyId: 'AKIAOLDKEY000000001', Status: 'Active', CreateDate: new Date('2026-01-01T00:00:00Z') },
+      ],
+    });
+    iam.on(GetAccessKeyLastUsedCommand).resolves({});
+    secrets.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { 'version-old': ['AWSCURRENT'] } });
+    secrets.on(GetSecretValueCommand).resolves({
+      VersionId: 'version-old',
+      SecretString: JSON.stringify({ accessKeyId: 'AKIAOLDKEY000000001', secretAccessKey: 'not-a-secret' }),
+    });
+    const run = (topicArn: string) =>
+      detectKeys(
+        async () => clients,
+        { ...config, topicArn },
+        {
+          ...request,
+          input: { userName: 'alice', config: { approveDeletion: false } },
+        },
+      );
+    return { iam, sns, run };
+  }
+
+  it('reads the tags GetUser answers with, not ListUserTags', async () => {
+    const { iam, run } = world([{ Key: 'keyrot:exempt', Value: 'break-glass' }]);
+
+    const state = await run('arn:aws:sns:us-east-1:123456789012:tags');
+
+    assert.equal(state.detection.decision, 'EXEMPT');
+    assert.equal(iam.commandCalls(ListUserTagsCommand).length, 0);
+  });
+
+  it('hands on the AWSCURRENT version it read and whether it holds more than the key', async () => {
+    const { run } = world();
+
+    const { detection } = await run('arn:aws:sns:us-east-1:123456789012:versions');
+
+    assert.equal(detection.decision, 'ROTATE');
+    assert.equal(detection.secretVersionId, 'version-old');
+    assert.equal(detection.secretOtherFields, false);
+  });
+
+  it("asks a setting's resource once for the rotations that follow, and again after it failed", async () => {
+    const { sns, run } = world();
+    const refused = Object.assign(new Error('no topic'), { name: 'NotFoundException' });
+    sns.on(GetTopicAttributesCommand, { TopicArn: 'arn:aws:sns:us-east-1:123456789012:gone' }).rejects(refused);
+
+    await run('arn:aws:sns:us-east-1:123456789012:once');
+    const second = await run('arn:aws:sns:us-east-1:123456789012:once');
+    await assert.rejects(run('arn:aws:sns:us-east-1:123456789012:gone'), { name: 'Misconfigured' });
+    await assert.rejects(run('arn:aws:sns:us-east-1:123456789012:gone'), { name: 'Misconfigured' });
+
+    const asked = sns.commandCalls(GetTopicAttributesCommand).map((call) => call.args[0].input.TopicArn);
+    assert.deepEqual(asked, [
+      'arn:aws:sns:us-east-1:123456789012:once',
+      'arn:aws:sns:us-east-1:123456789012:gone',
+      'arn:aws:sns:us-east-1:123456789012:gone',
+    ]);
+    assert.match(second.detection.checks?.find((c) => c.check === 'notification topic')?.detail ?? '', /answered at/);
   });
 });

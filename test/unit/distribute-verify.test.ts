@@ -4,6 +4,8 @@ import { GetAccessKeyLastUsedCommand, IAMClient, ListAccessKeysCommand } from '@
 import {
   DescribeSecretCommand,
   GetSecretValueCommand,
+  InvalidParameterException,
+  ResourceNotFoundException,
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
@@ -31,12 +33,17 @@ beforeEach(() => {
 });
 
 describe('distributeKey', () => {
-  it('moves AWSCURRENT to the new version, drops AWSPENDING and notifies with key ids only', async () => {
-    secrets.on(DescribeSecretCommand).resolves({
-      VersionIdsToStages: { 'version-old': ['AWSCURRENT'], 'version-new': ['AWSPENDING'] },
-    });
+  const lastUsed = (state = createdState()) => ({
+    ...state,
+    config: { ...state.config, validationMode: 'last-used' as const },
+  });
+  const seen = (from: string | null) => {
+    const state = createdState();
+    return { ...state, created: { ...state.created, replacesVersionId: from } };
+  };
 
-    const result = await distributeKey(clients, { topicArn: 'arn:topic' }, createdState());
+  it('moves AWSCURRENT from the version Create Access Key saw, without reading the stages, and keeps AWSPENDING', async () => {
+    const result = await distributeKey(clients, { topicArn: 'arn:topic' }, seen('version-old'));
 
     const moves = secrets.commandCalls(UpdateSecretVersionStageCommand).map((call) => call.args[0].input);
     assert.deepEqual(moves, [
@@ -46,9 +53,49 @@ describe('distributeKey', () => {
         MoveToVersionId: 'version-new',
         RemoveFromVersionId: 'version-old',
       },
-      { SecretId: 'keyrot/alice', VersionStage: 'AWSPENDING', RemoveFromVersionId: 'version-new' },
     ]);
+    assert.equal(secrets.commandCalls(DescribeSecretCommand).length, 0);
     assert.equal(result.previousVersionId, 'version-old');
+  });
+
+  it('reads the stages when AWSCURRENT is no longer where Create Access Key saw it (a retry after the move)', async () => {
+    secrets
+      .on(UpdateSecretVersionStageCommand)
+      .rejects(new InvalidParameterException({ message: 'AWSCURRENT not found in version-old', $metadata: {} }));
+    secrets.on(DescribeSecretCommand).resolves({
+      VersionIdsToStages: { 'version-old': ['AWSPREVIOUS'], 'version-new': ['AWSCURRENT', 'AWSPENDING'] },
+    });
+
+    const result = await distributeKey(clients, { topicArn: 'arn:topic' }, seen('version-old'));
+
+    assert.equal(
+      secrets.commandCalls(UpdateSecretVersionStageCommand).length,
+      1,
+      'already current: nothing more to move',
+    );
+    assert.equal(result.previousVersionId, 'version-old');
+  });
+
+  it('moves AWSCURRENT from wherever it is when Create Access Key saw no version (an older execution)', async () => {
+    secrets.on(DescribeSecretCommand).resolves({
+      VersionIdsToStages: { 'version-old': ['AWSCURRENT'], 'version-new': ['AWSPENDING'] },
+    });
+
+    const result = await distributeKey(clients, { topicArn: 'arn:topic' }, createdState());
+
+    const [move] = secrets.commandCalls(UpdateSecretVersionStageCommand).map((call) => call.args[0].input);
+    assert.equal(move?.RemoveFromVersionId, 'version-old');
+    assert.equal(result.previousVersionId, 'version-old');
+  });
+
+  it('tells the owner with key ids only in last-used mode, where the rotation waits for their consumer', async () => {
+    const quiet = await distributeKey(clients, { topicArn: 'arn:topic' }, seen('version-old'));
+    assert.equal(sns.commandCalls(PublishCommand).length, 0, 'validation none: the result tells them');
+    assert.equal(quiet.notified, false);
+
+    const told = await distributeKey(clients, { topicArn: 'arn:topic' }, lastUsed(seen('version-old')));
+
+    assert.equal(told.notified, true);
     assert.match(sns.commandCalls(PublishCommand)[0]?.args[0].input.Message ?? '', new RegExp(NEW_KEY));
   });
 
@@ -56,7 +103,7 @@ describe('distributeKey', () => {
     secrets.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { 'version-new': ['AWSCURRENT'] } });
     sns.on(PublishCommand).rejects(refused('AuthorizationErrorException'));
 
-    const result = await distributeKey(clients, { topicArn: 'arn:topic' }, createdState());
+    const result = await distributeKey(clients, { topicArn: 'arn:topic' }, lastUsed());
 
     assert.equal(result.notified, false);
     assert.equal(result.notifyError, 'AuthorizationErrorException');
@@ -131,8 +178,7 @@ describe('checkKeyUsed', () => {
 
 describe('confirmOldKeyRefused', () => {
   it('confirms the deleted key is refused, naming the error', async () => {
-    secrets.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { 'version-old': ['AWSPREVIOUS'] } });
-    secrets.on(GetSecretValueCommand).resolves(secretValue(OLD_KEY));
+    secrets.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).resolves(secretValue(OLD_KEY));
     sts.on(GetCallerIdentityCommand).rejects(refused('InvalidClientTokenId'));
 
     assert.deepEqual(await confirmOldKeyRefused(clients, createdState()), {
@@ -142,16 +188,14 @@ describe('confirmOldKeyRefused', () => {
   });
 
   it('raises OldKeyStillAccepted while the deleted key still works', async () => {
-    secrets.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { 'version-old': ['AWSPREVIOUS'] } });
-    secrets.on(GetSecretValueCommand).resolves(secretValue(OLD_KEY));
+    secrets.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).resolves(secretValue(OLD_KEY));
     sts.on(GetCallerIdentityCommand).resolves({ Arn: 'arn:aws:iam::123456789012:user/alice' });
 
     await assert.rejects(confirmOldKeyRefused(clients, createdState()), { name: 'OldKeyStillAccepted' });
   });
 
   it('says the endpoint checks no signatures when the deleted key is accepted as someone else', async () => {
-    secrets.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { 'version-old': ['AWSPREVIOUS'] } });
-    secrets.on(GetSecretValueCommand).resolves(secretValue(OLD_KEY));
+    secrets.on(GetSecretValueCommand, { VersionStage: 'AWSPREVIOUS' }).resolves(secretValue(OLD_KEY));
     sts.on(GetCallerIdentityCommand).resolves({ Arn: 'arn:aws:sts::123456789012:user/moto' });
 
     await assert.rejects(confirmOldKeyRefused(clients, createdState()), {
@@ -161,7 +205,9 @@ describe('confirmOldKeyRefused', () => {
   });
 
   it('says so when the secret never held the old key', async () => {
-    secrets.on(DescribeSecretCommand).resolves({ VersionIdsToStages: { 'version-new': ['AWSCURRENT'] } });
+    secrets
+      .on(GetSecretValueCommand)
+      .rejects(new ResourceNotFoundException({ message: 'no AWSPREVIOUS', $metadata: {} }));
 
     const result = await confirmOldKeyRefused(clients, createdState());
 
