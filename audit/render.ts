@@ -101,6 +101,23 @@ export function table(cells: string[][]): string {
     .join('\n');
 }
 
+/**
+ * The failed sign-ins at the execution's approvals, one line per approval then one per listed
+ * failure: plain text (each renderer escapes it as its format needs). None when there were none.
+ */
+export function signInLines(replay: Replay): { approval: string; failures: string[] }[] {
+  return replay.signIns.map((approval) => ({
+    approval:
+      `${approval.gate ?? 'approval'} ${approval.approvalId} (${approval.status}): ` +
+      `${approval.failedCount} failed sign-in(s), ${approval.throttled} refused by the throttle` +
+      (approval.failedCount > approval.failed.length ? `; the first ${approval.failed.length} listed` : ''),
+    failures: approval.failed.map(
+      (failure) =>
+        `${utc(failure.at)}  ${failure.identity}  attempt ${failure.attempt}${failure.why ? `: ${failure.why}` : ''}`,
+    ),
+  }));
+}
+
 function text(replay: Replay): string {
   const head = headline(replay).map(([label, value]) => `${label.padEnd(10)} ${printable(value)}`);
   const redriven = replay.redriveCount > 0;
@@ -130,7 +147,22 @@ function text(replay: Replay): string {
           `    keys: ${printable(signature.keyIds.join(', '))}; approval ${printable(signature.approvalId)}`,
           `    SHA-256 ${printable(signature.digest)}`,
         ]);
-  return [...head, '', table(rows), '', 'Signatures', ...signatures, ''].join('\n');
+  const signIns = signInLines(replay).flatMap(({ approval, failures }) => [
+    `  ${printable(approval)}`,
+    ...failures.map((failure) => `    ${printable(failure)}`),
+  ]);
+  return [
+    ...head,
+    '',
+    table(rows),
+    '',
+    'Signatures',
+    ...signatures,
+    '',
+    'Failed sign-ins',
+    ...(signIns.length ? signIns : ['  none']),
+    '',
+  ].join('\n');
 }
 
 /** One CSV cell: printable(), quoted when needed, and never a formula a spreadsheet would run. */
@@ -180,6 +212,9 @@ function csv(replay: Replay): string {
       // The verdict first, the signer's free text last.
       `${verdict(signature)}; sha256 ${signature.digest}; keys: ${signature.keyIds.join(' ')}; signer: ${signature.signer} (${signature.signerId}); reason: ${signature.reason}`,
     ]),
+    ...signInLines(replay).flatMap(({ approval, failures }) =>
+      [approval, ...failures].map((line) => ['sign-in', null, null, null, null, 'failed', null, null, line]),
+    ),
   ];
   return `${rows.map((row) => row.map(csvCell).join(',')).join('\r\n')}\r\n`;
 }
@@ -246,6 +281,15 @@ function markdown(replay: Replay): string {
           `  Signed: ${mdCell(manifestation(signature))}  `,
           `  Reason: ${mdCell(signature.reason)}  `,
           `  Keys: ${mdCell(signature.keyIds.join(', '))}; approval ${mdCell(signature.approvalId)}; SHA-256 ${mdCell(signature.digest)}`,
+        ])),
+    '',
+    '## Failed sign-ins',
+    '',
+    ...(replay.signIns.length === 0
+      ? ['None.']
+      : signInLines(replay).flatMap(({ approval, failures }) => [
+          `- ${mdCell(approval)}`,
+          ...failures.map((failure) => `  - ${mdCell(failure)}`),
         ])),
     '',
   ];

@@ -1,5 +1,5 @@
 import { manifestProblem, type VerificationKey } from '../handlers/domain/signing';
-import type { ExecutionRecord, HistoryEvent } from '../handlers/domain/execution-record';
+import type { ExecutionRecord, HistoryEvent, SignInEvidence } from '../handlers/domain/execution-record';
 import { userOf } from '../handlers/domain/execution-record';
 import { causeMessage } from '../handlers/shared/errors';
 import { GATE_STATES, isGateState, Signature } from '../handlers/shared/schemas';
@@ -81,6 +81,8 @@ export interface Replay {
   gaps: string[];
   steps: ReplayStep[];
   signatures: ReplaySignature[];
+  /** Failed sign-ins at the execution's approvals, as the archive recorded them. */
+  signIns: SignInEvidence[];
 }
 
 const TERMINAL = new Set(['ExecutionSucceeded', 'ExecutionFailed', 'ExecutionAborted', 'ExecutionTimedOut']);
@@ -555,5 +557,6 @@ export function replay(record: ExecutionRecord, options: ReplayOptions = {}): Re
     gaps,
     steps,
     signatures,
+    signIns: record.signIns ?? [],
   };
 }

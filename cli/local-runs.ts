@@ -1,5 +1,4 @@
-import { archiveExecution, archiveSettings } from '../handlers/domain/archive';
-import { closeApprovalsOf } from '../handlers/domain/approvals';
+import { archiveEnded, archiveSettings } from '../handlers/domain/archive';
 import { endingOf, type ExecutionRecord, type HistoryEvent } from '../handlers/domain/execution-record';
 import { rollback, RollbackState, type RollbackResult } from '../handlers/domain/rollback';
 import { clients, clientsFor, settings } from '../handlers/shared/clients';
@@ -146,14 +145,8 @@ export async function archiveLocal(
   const archive = archiveSettings();
   const { pid: _pid, output: _output, error: _error, cause: _cause, ...kept } = record as StoredExecution;
   return asHandler('archive-execution', async () => {
-    // Archived first, as the archiver does: only an archived run's records get a time to live.
-    // A failed write still closes what the run left waiting (with no time to live), then fails.
-    let written: Awaited<ReturnType<typeof archiveExecution>> | undefined;
-    try {
-      written = archive ? await archiveExecution(clients, archive, kept) : undefined;
-    } finally {
-      await closeApprovalsOf(clients, settings(), endingOf(record), written && archive);
-    }
+    // As the archiver does: close what the run left waiting, archive with its failed sign-ins.
+    const written = await archiveEnded(clients, archive, settings(), kept, endingOf(record));
     if (!archive || !written) return undefined;
     return { address: `s3://${archive.bucket}/${written.recordKey}`, seq: written.entry.seq };
   });

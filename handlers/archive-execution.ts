@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { archiveExecution, archiveSettings } from './domain/archive';
-import { closeApprovalsOf } from './domain/approvals';
+import { archiveEnded, archiveSettings } from './domain/archive';
 import { endingOf, readExecution } from './domain/execution-record';
 import { clients, settings } from './shared/clients';
 import { InvalidInputError } from './shared/errors';
@@ -20,9 +19,9 @@ export const handler = lambdaHandler(StatusChange, async (event) => {
   const config = archiveSettings();
   if (!config) throw new InvalidInputError('KEYROT_ARCHIVE_BUCKET is not set');
   const record = await readExecution(clients.sfn, event.detail.executionArn);
-  const archived = await archiveExecution(clients, config, record);
-  // What the execution left waiting can never resume it: its approval pages say so from now on.
-  // Archived, its approval records may expire when the archive's lock does.
-  await closeApprovalsOf(clients, settings(), { ...endingOf(record), status: event.detail.status }, config);
+  // What the execution left waiting can never resume it (its pages say so from now on); the
+  // record is archived with its approvals' failed sign-ins, which may then expire with the lock.
+  const ending = { ...endingOf(record), status: event.detail.status };
+  const archived = (await archiveEnded(clients, config, settings(), record, ending))!;
   return { recordKey: archived.recordKey, chainKey: archived.chainKey, seq: archived.entry.seq };
 });

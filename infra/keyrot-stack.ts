@@ -131,8 +131,9 @@ const TABLE_ACTIONS = {
   'approval-api': ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
   // Wait For Consumer writes its confirmation (id derived from the execution: a retry overwrites it).
   'await-consumer': ['dynamodb:PutItem'],
-  // The archiver closes what an ended execution left pending (conditionally) and sets the records' TTL.
-  'archive-execution': ['dynamodb:UpdateItem'],
+  // The archiver closes what an ended execution left pending (conditionally), reads the approvals'
+  // failed sign-ins into the archive, and sets the records' TTL.
+  'archive-execution': ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
 } as const;
 
 /**

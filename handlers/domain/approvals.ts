@@ -6,6 +6,7 @@ import { ApprovalExpiredError, ForgedSignatureError, InvalidApprovalError, Inval
 import { logger } from '../shared/logger';
 import { GATE_STATES, Signature, type KeySummary, type RotationState } from '../shared/schemas';
 import { approvalLink, loadLinkKey } from './approval-links';
+import type { SignInEvidence } from './execution-record';
 import { notify } from './notify';
 import { oldKeyUse, type OldKeyUse } from './old-key-use';
 import { principalOf } from './requester';
@@ -365,6 +366,38 @@ export async function closeApprovalsOf(
   }
   if (closed.length) logger.info('closed approvals of an ended execution', { status, closed });
   return closed;
+}
+
+/**
+ * The failed sign-ins at an execution's approvals, for the archive (the history does not hold
+ * them): one entry per approval that had any, in the order the index returns them.
+ */
+export async function signInEvidenceOf(
+  { ddb }: Pick<Clients, 'ddb'>,
+  config: Pick<Settings, 'approvalsTable'>,
+  executionArn: string,
+): Promise<SignInEvidence[]> {
+  if (!config.approvalsTable) return [];
+  const evidence: SignInEvidence[] = [];
+  for (const key of await recordsOf({ ddb }, config, executionArn)) {
+    if (!key.gate) continue; // the confirmation has no sign-in
+    const record = await getApproval({ ddb }, config, key.approvalId);
+    if (!record || !(record.failedSignInCount || record.throttledSignIns)) continue;
+    evidence.push({
+      approvalId: record.approvalId,
+      gate: record.gate,
+      status: record.status,
+      failed: (record.failedSignIns ?? []).map(({ at, identity, attempt, why }) => ({
+        at,
+        identity,
+        attempt,
+        ...(why ? { why } : {}),
+      })),
+      failedCount: record.failedSignInCount ?? record.failedSignIns?.length ?? 0,
+      throttled: record.throttledSignIns ?? 0,
+    });
+  }
+  return evidence;
 }
 
 /** Give a record its time to live, unless it is PENDING (a pending approval must never expire unseen). */

@@ -8,7 +8,9 @@ import {
 import { canonicalJson, sha256Hex } from '../shared/digest';
 import { ArchiveConflictError } from '../shared/errors';
 import { logger } from '../shared/logger';
-import { userAccountOf, userOf, type ExecutionRecord } from './execution-record';
+import type { Clients, Settings } from '../shared/clients';
+import { closeApprovalsOf, signInEvidenceOf } from './approvals';
+import { endingOf, userAccountOf, userOf, type ExecutionRecord } from './execution-record';
 import { summarize } from './outcome';
 
 /** Where and how long records are kept. */
@@ -147,6 +149,27 @@ export interface Archived {
  * entry linking the record's SHA-256 to the previous entry of the same user. Safe to repeat:
  * a record already archived with the same bytes is not chained twice.
  */
+/**
+ * An ended execution into the archive with what its approvals hold: first close what it left
+ * waiting (nobody can sign in there any more, so the sign-in evidence read next is final and a
+ * retried archiver writes the same bytes), then archive the record with that evidence, then let
+ * the approval records expire with the archive's lock. Without an archive only the closing runs.
+ */
+export async function archiveEnded(
+  clients: { s3: S3Client; ddb: Clients['ddb'] },
+  archive: ArchiveConfig | undefined,
+  approvals: Pick<Settings, 'approvalsTable'>,
+  record: ExecutionRecord,
+  ended: { executionArn: string; status: string; cause?: string } = endingOf(record),
+): Promise<Archived | undefined> {
+  await closeApprovalsOf(clients, approvals, ended);
+  if (!archive) return undefined;
+  const signIns = await signInEvidenceOf(clients, approvals, record.executionArn);
+  const archived = await archiveExecution(clients, archive, { ...record, ...(signIns.length ? { signIns } : {}) });
+  await closeApprovalsOf(clients, approvals, ended, archive);
+  return archived;
+}
+
 export async function archiveExecution(
   { s3 }: { s3: S3Client },
   config: ArchiveConfig,

@@ -33,6 +33,24 @@ export interface ExecutionRecord {
   /** The state machine definition (ASL JSON text) the execution ran, when known. */
   definition?: string;
   events: HistoryEvent[];
+  /**
+   * The failed sign-ins at the execution's approvals (kept on the approval records, not in the
+   * history): added by the archiver, so the evidence holds every failed attempt to sign.
+   */
+  signIns?: SignInEvidence[];
+}
+
+/** One approval's failed sign-ins, as the archive keeps them: never a password. */
+export interface SignInEvidence {
+  approvalId: string;
+  gate?: string;
+  status: string;
+  /** The first failures one by one (user name typed, normalized; attempt number; why). */
+  failed: { at: string; identity: string; attempt: number; why?: string }[];
+  /** Every failure, listed or not. */
+  failedCount: number;
+  /** Attempts the throttle refused before any password was checked. */
+  throttled: number;
 }
 
 /** A timestamp as the SDK (Date), the raw API (epoch seconds) or a file (ISO text) gives it, in ISO UTC. */

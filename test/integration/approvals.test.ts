@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { summarize } from '../../handlers/domain/outcome';
 import { LocalAws } from '../support/local-aws';
 import { rotationAtGate, type Waiting } from '../support/approval-gate';
+import { cliSession } from '../support/cli';
 import { pickWith, seeded } from '../support/random';
 
 let aws: LocalAws;
@@ -15,6 +16,7 @@ let modules: {
   engine: typeof import('../../local/engine');
 };
 let tokens: InstanceType<typeof import('../../local/engine').LocalTaskTokens>;
+const cli = cliSession(() => aws);
 
 const waitingRotation = (userName: string, input?: Record<string, unknown>, context?: Record<string, string>) =>
   rotationAtGate({ aws, tokens, serverUrl: server.url }, userName, input, context);
@@ -190,6 +192,19 @@ describe('the approval endpoint', () => {
     const record = await waiting.record();
     assert.equal(record.status, 'APPROVED');
     assert.equal(record.signature?.signer, 'Quinn Avery (QA Lead)');
+
+    // The failed sign-ins before it (kept on the approval, not in the history) reach the archive and the audit.
+    const { archiveLocal } = await import('../../cli/local-runs');
+    const archived = await archiveLocal(modules.engine.recordOf(execution));
+    assert.ok(archived);
+    const audit = await cli.keyrot('audit', execution.executionArn, '--from', 'archive');
+    assert.equal(audit.code, 0, audit.stderr);
+    assert.match(
+      audit.stdout,
+      /Failed sign-ins\n {2}DELETION [0-9a-f]{32} \(APPROVED\): \d+ failed sign-in\(s\), \d+ refused by the throttle/,
+    );
+    assert.match(audit.stdout, / {4}\S+ \S+ UTC {2}intern {2}attempt 1: intern is not on the approver list for keyrot/);
+    assert.match(audit.stdout, / {2}ops {2}attempt 1: you requested this rotation, so you may not approve it/);
   });
 
   it('refuses the user whose key rotates with 403', async () => {

@@ -161,6 +161,17 @@ function hostileRecord(text: string): ExecutionRecord {
     input: { userName: text, requestedBy: text },
     definition: DEFINITION,
     events: all,
+    // A user name typed at sign-in is anyone's text, and so is the reason a refusal names.
+    signIns: [
+      {
+        approvalId: 'a'.repeat(32),
+        gate: 'DELETION',
+        status: 'APPROVED',
+        failed: [{ at: '2026-03-01T10:01:00.000Z', identity: text, attempt: 1, why: text }],
+        failedCount: 2,
+        throttled: 1,
+      },
+    ],
   };
 }
 
@@ -241,7 +252,12 @@ function assertVerdictsUnforged(where: string, replayed: Replay, rendered: Recor
     `${where} text`,
   );
   const head = text.slice(0, text.indexOf(''));
-  const signatures = text.slice(text.lastIndexOf('Signatures') + 1).filter(Boolean);
+  const signatures = text
+    .slice(text.lastIndexOf('Signatures') + 1, text.lastIndexOf('Failed sign-ins'))
+    .filter(Boolean);
+  // A typed user name or a refusal's reason stays inside its own indented line.
+  for (const line of text.slice(text.lastIndexOf('Failed sign-ins') + 1).filter(Boolean))
+    assert.match(line, /^(?: {2}DELETION [a]{32} \(APPROVED\): 2 failed| {4}2026-03-01 10:01:00\.000 UTC {2})/, where);
   for (const line of head)
     assert.match(line, /^(?:Execution|User|Started|Stopped|Status|Outcome|Cause|History|Signatures) /, where);
   for (const line of signatures)
@@ -292,7 +308,11 @@ describe('every output of hostile text', () => {
         replayed.signatures.map((signature) => signature.verified),
         [false, true],
       );
-      assert.equal(replayed.requestedBy, text, 'the replay keeps the text as recorded');
+      assert.equal(
+        replayed.requestedBy,
+        `${text} (typed in the input, not verified)`,
+        'the replay keeps the text as recorded',
+      );
 
       const rendered: Record<string, string> = {};
       for (const format of FORMATS)
