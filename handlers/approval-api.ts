@@ -1,5 +1,5 @@
 import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { handleApprovalRequest } from './domain/approval-http';
 import type { TaskCallbacks } from './domain/approvals';
 import { clients, settings } from './shared/clients';
@@ -8,10 +8,10 @@ import { lambdaHandler } from './shared/lambda';
 /** The fields of a Lambda function URL event (payload 2.0) the approval pages use. */
 const FunctionUrlEvent = z.object({
   rawPath: z.string(),
-  rawQueryString: z.string().default(''),
-  headers: z.record(z.string(), z.string()).default({}),
-  body: z.string().optional(),
-  isBase64Encoded: z.boolean().default(false),
+  rawQueryString: z._default(z.string(), ''),
+  headers: z._default(z.record(z.string(), z.string()), {}),
+  body: z.optional(z.string()),
+  isBase64Encoded: z._default(z.boolean(), false),
   requestContext: z.object({ http: z.object({ method: z.string() }) }),
 });
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { archiveExecution, archiveSettings } from './domain/archive';
 import { closeApprovalsOf } from './domain/approvals';
 import { endingOf, readExecution } from './domain/execution-record';
@@ -10,7 +10,7 @@ import { lambdaHandler } from './shared/lambda';
 const StatusChange = z.object({
   'detail-type': z.literal('Step Functions Execution Status Change'),
   detail: z.object({
-    executionArn: z.string().startsWith('arn:'),
+    executionArn: z.string().check(z.startsWith('arn:')),
     status: z.enum(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']),
   }),
 });

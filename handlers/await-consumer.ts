@@ -1,12 +1,12 @@
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { requestConfirmation } from './domain/confirmation';
 import { clients, settings } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
-import { StateWithNewKey } from './shared/schemas';
+import { NonEmpty, StateWithNewKey } from './shared/schemas';
 
 const Request = z.object({
-  taskToken: z.string().min(1),
-  expiresInSeconds: z.number().int().min(1),
+  taskToken: NonEmpty,
+  expiresInSeconds: z.int().check(z.minimum(1)),
   state: StateWithNewKey,
 });
 

@@ -1,13 +1,14 @@
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { checkApproval } from './domain/approvals';
 import { verificationKey } from './domain/signing';
 import { clients, settings } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
+import { NonEmpty } from './shared/schemas';
 
 const Request = z.object({
   signature: z.unknown(),
   gate: z.enum(['ROTATION', 'DELETION']),
-  executionId: z.string().min(1),
+  executionId: NonEmpty,
   keyIds: z.array(z.string()),
 });
 

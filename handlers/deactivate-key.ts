@@ -1,12 +1,12 @@
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { deactivateOldKey } from './domain/old-key';
 import { clientsFor } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
 import { StateWithNewKey } from './shared/schemas';
 
 // The distribution time is what the old key's last use is judged against (Distribute Key's result).
-const State = StateWithNewKey.extend({
-  deletionApproval: z.unknown().optional(),
+const State = z.extend(StateWithNewKey, {
+  deletionApproval: z.optional(z.unknown()),
   distributed: z.object({ distributedAt: z.iso.datetime() }),
 });
 

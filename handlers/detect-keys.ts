@@ -1,11 +1,12 @@
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { detectKeys } from './domain/detect';
 import { clientsFor, settings } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
+import { NonEmpty } from './shared/schemas';
 
 const Request = z.object({
   input: z.unknown(),
-  executionId: z.string().min(1),
+  executionId: NonEmpty,
   startedAt: z.iso.datetime({ offset: true }),
 });
 

@@ -1,16 +1,16 @@
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { requestApproval } from './domain/approvals';
 import { clients, clientsFor, settings } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
-import { Created, RotationState } from './shared/schemas';
+import { Created, NonEmpty, RotationState } from './shared/schemas';
 
 const Request = z.object({
-  taskToken: z.string().min(1),
+  taskToken: NonEmpty,
   gate: z.enum(['ROTATION', 'DELETION']),
-  expiresInSeconds: z.number().int().min(1),
-  state: RotationState.extend({
-    created: Created.optional(),
-    distributed: z.object({ distributedAt: z.iso.datetime() }).optional(),
+  expiresInSeconds: z.int().check(z.minimum(1)),
+  state: z.extend(RotationState, {
+    created: z.optional(Created),
+    distributed: z.optional(z.object({ distributedAt: z.iso.datetime() })),
   }),
 });
 

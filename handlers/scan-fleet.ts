@@ -1,21 +1,24 @@
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { accountSettings } from './domain/accounts';
 import { countVerdicts, DEFAULT_RULES, scanAccounts } from './domain/scan';
 import { clients } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
 
+const Days = z.int().check(z.minimum(1), z.maximum(3650));
+
 /** What the schedule (or an operator) starts the scan with; every field has a default. */
 const Request = z.object({
-  input: z
-    .strictObject({
-      asOf: z.iso.datetime({ offset: true }).optional(),
-      warnDays: z.number().int().min(1).max(3650).optional(),
-      maxAgeDays: z.number().int().min(1).max(3650).optional(),
-      unusedDays: z.number().int().min(1).max(3650).optional(),
+  input: z._default(
+    z.strictObject({
+      asOf: z.optional(z.iso.datetime({ offset: true })),
+      warnDays: z.optional(Days),
+      maxAgeDays: z.optional(Days),
+      unusedDays: z.optional(Days),
       /** At most this many rotations per scan; the rest start the next day (state size stays bounded). */
-      maxStarts: z.number().int().min(1).max(2000).default(1000),
-    })
-    .default({ maxStarts: 1000 }),
+      maxStarts: z._default(z.int().check(z.minimum(1), z.maximum(2000)), 1000),
+    }),
+    { maxStarts: 1000 },
+  ),
   startedAt: z.iso.datetime({ offset: true }),
 });
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { notify } from './domain/notify';
 import { clients, settings } from './shared/clients';
 import { lambdaHandler } from './shared/lambda';
@@ -10,15 +10,15 @@ const Summary = z.object({
     users: z.number(),
     counts: z.record(z.string(), z.number()),
     dueTotal: z.number(),
-    unscanned: z.array(z.object({ account: z.string(), reason: z.string() })).default([]),
+    unscanned: z._default(z.array(z.object({ account: z.string(), reason: z.string() })), []),
   }),
   starts: z.array(
     z.object({
       userName: z.string(),
-      account: z.string().optional(),
-      name: z.string().optional(),
+      account: z.optional(z.string()),
+      name: z.optional(z.string()),
       started: z.boolean(),
-      failed: z.string().optional(),
+      failed: z.optional(z.string()),
     }),
   ),
 });

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { startRotation } from './domain/start-rotation';
 import { clients } from './shared/clients';
 import { InvalidInputError } from './shared/errors';
@@ -7,7 +7,7 @@ import { UserName } from './shared/schemas';
 
 const Item = z.object({
   userName: UserName,
-  account: z.union([z.literal(''), z.string().regex(/^\d{12}$/)]),
+  account: z.union([z.literal(''), z.string().check(z.regex(/^\d{12}$/))]),
   scannedAt: z.iso.datetime({ offset: true }),
 });
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { z } from 'zod';
+import * as z from '../shared/zod';
 import type { Clients, Settings } from '../shared/clients';
 import { InvalidInputError } from '../shared/errors';
 import { logger } from '../shared/logger';
@@ -113,10 +113,10 @@ export async function requestConfirmation(
 
 /** A signed request as the consumer sends it: what the SDK would have put on the wire. */
 export const SignedRequest = z.strictObject({
-  method: z.string().max(16),
-  url: z.string().max(2048).optional(),
-  headers: z.record(z.string().max(64), z.string().max(4096)),
-  body: z.string().max(4096),
+  method: z.string().check(z.maxLength(16)),
+  url: z.optional(z.string().check(z.maxLength(2048))),
+  headers: z.record(z.string().check(z.maxLength(64)), z.string().check(z.maxLength(4096))),
+  body: z.string().check(z.maxLength(4096)),
 });
 export type SignedRequest = z.infer<typeof SignedRequest>;
 
