@@ -324,6 +324,9 @@ export class KeyrotStack extends Stack {
           sourceMap: true,
           target: 'node24',
           mainFields: ['module', 'main'],
+          // The runtime's SDK v3 stays outside the bundle: bundled, even tree-shaken, the clients add
+          // 600+ KiB to every function, four times the 150 KiB budget (bench/bundles.ts, bench/RESULTS.md).
+          externalModules: ['@aws-sdk/*'],
           banner: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
         },
       });
