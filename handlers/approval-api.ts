@@ -2,7 +2,11 @@ import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-
 import * as z from './shared/zod';
 import { handleApprovalRequest } from './domain/approval-http';
 import type { TaskCallbacks } from './domain/approvals';
-import { clients, settings } from './shared/clients';
+import { cognito } from './shared/aws/cognito';
+import { ddb } from './shared/aws/ddb';
+import { kms } from './shared/aws/kms';
+import { secrets } from './shared/aws/secrets';
+import { settings } from './shared/settings';
 import { lambdaHandler } from './shared/lambda';
 
 /** The fields of a Lambda function URL event (payload 2.0) the approval pages use. */
@@ -26,7 +30,7 @@ const callbacks: TaskCallbacks = {
 /** Approval pages and decisions behind the function URL: the same rules as the local server. */
 export const handler = lambdaHandler(FunctionUrlEvent, async (event) => {
   const response = await handleApprovalRequest(
-    { clients, callbacks, config: settings() },
+    { clients: { ddb, secrets, cognito, kms }, callbacks, config: settings() },
     {
       method: event.requestContext.http.method.toUpperCase(),
       path: event.rawPath,

@@ -2,7 +2,10 @@ import * as z from './shared/zod';
 import { archiveExecution, archiveSettings } from './domain/archive';
 import { closeApprovalsOf } from './domain/approvals';
 import { endingOf, readExecution } from './domain/execution-record';
-import { clients, settings } from './shared/clients';
+import { ddb } from './shared/aws/ddb';
+import { s3 } from './shared/aws/s3';
+import { sfn } from './shared/aws/sfn';
+import { settings } from './shared/settings';
 import { InvalidInputError } from './shared/errors';
 import { lambdaHandler } from './shared/lambda';
 
@@ -19,9 +22,9 @@ const StatusChange = z.object({
 export const handler = lambdaHandler(StatusChange, async (event) => {
   const config = archiveSettings();
   if (!config) throw new InvalidInputError('KEYROT_ARCHIVE_BUCKET is not set');
-  const record = await readExecution(clients.sfn, event.detail.executionArn);
-  const archived = await archiveExecution(clients, config, record);
+  const record = await readExecution(sfn, event.detail.executionArn);
+  const archived = await archiveExecution({ s3 }, config, record);
   // What the execution left waiting can never resume it: its approval pages say so from now on.
-  await closeApprovalsOf(clients, settings(), { ...endingOf(record), status: event.detail.status });
+  await closeApprovalsOf({ ddb }, settings(), { ...endingOf(record), status: event.detail.status });
   return { recordKey: archived.recordKey, chainKey: archived.chainKey, seq: archived.entry.seq };
 });

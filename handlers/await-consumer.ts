@@ -1,6 +1,8 @@
 import * as z from './shared/zod';
 import { requestConfirmation } from './domain/confirmation';
-import { clients, settings } from './shared/clients';
+import { ddb } from './shared/aws/ddb';
+import { sns } from './shared/aws/sns';
+import { settings } from './shared/settings';
 import { lambdaHandler } from './shared/lambda';
 import { NonEmpty, StateWithNewKey } from './shared/schemas';
 
@@ -11,4 +13,4 @@ const Request = z.object({
 });
 
 /** Wait For Consumer (callback validation): record the pending confirmation and tell the owner how to confirm. */
-export const handler = lambdaHandler(Request, (request) => requestConfirmation(clients, settings(), request));
+export const handler = lambdaHandler(Request, (request) => requestConfirmation({ ddb, sns }, settings(), request));

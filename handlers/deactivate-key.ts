@@ -1,6 +1,7 @@
 import * as z from './shared/zod';
 import { deactivateOldKey } from './domain/old-key';
-import { clientsFor } from './shared/clients';
+import { accountClients } from './shared/aws/account';
+import { kms } from './shared/aws/kms';
 import { lambdaHandler } from './shared/lambda';
 import { StateWithNewKey } from './shared/schemas';
 
@@ -11,4 +12,6 @@ const State = z.extend(StateWithNewKey, {
 });
 
 /** Deactivate Old Key: only with a recorded approval, the new key current and the old key no longer in use. */
-export const handler = lambdaHandler(State, async (state) => deactivateOldKey(await clientsFor(state.account), state));
+export const handler = lambdaHandler(State, async (state) =>
+  deactivateOldKey({ ...(await accountClients(state.account)), kms }, state),
+);

@@ -1,6 +1,10 @@
 import * as z from './shared/zod';
 import { detectKeys } from './domain/detect';
-import { clientsFor, settings } from './shared/clients';
+import { accountClients } from './shared/aws/account';
+import { cognito } from './shared/aws/cognito';
+import { ddb } from './shared/aws/ddb';
+import { sns } from './shared/aws/sns';
+import { settings } from './shared/settings';
 import { lambdaHandler } from './shared/lambda';
 import { NonEmpty } from './shared/schemas';
 
@@ -12,7 +16,11 @@ const Request = z.object({
 
 /** Detect: validate the execution input, decide whether the user's key is due and check the preconditions. */
 export const handler = lambdaHandler(Request, async (request) =>
-  detectKeys(clientsFor, { ...settings(), ...managedScope() }, request),
+  detectKeys(
+    async (account) => ({ ...(await accountClients(account)), sns, ddb, cognito }),
+    { ...settings(), ...managedScope() },
+    request,
+  ),
 );
 
 /** The managed path and tag the stack gives every function (the same scope as its IAM grants). */

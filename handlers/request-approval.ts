@@ -1,6 +1,10 @@
 import * as z from './shared/zod';
 import { requestApproval } from './domain/approvals';
-import { clients, clientsFor, settings } from './shared/clients';
+import { accountClients } from './shared/aws/account';
+import { ddb } from './shared/aws/ddb';
+import { secrets } from './shared/aws/secrets';
+import { sns } from './shared/aws/sns';
+import { settings } from './shared/settings';
 import { lambdaHandler } from './shared/lambda';
 import { Created, NonEmpty, RotationState } from './shared/schemas';
 
@@ -20,7 +24,12 @@ const Request = z.object({
  */
 export const handler = lambdaHandler(Request, async (request) =>
   requestApproval(
-    request.gate === 'DELETION' ? { ...clients, iam: (await clientsFor(request.state.account)).iam } : clients,
+    {
+      ddb,
+      sns,
+      secrets,
+      ...(request.gate === 'DELETION' ? { iam: (await accountClients(request.state.account)).iam } : {}),
+    },
     settings(),
     request,
   ),

@@ -1,7 +1,8 @@
 import * as z from './shared/zod';
 import { accountSettings } from './domain/accounts';
 import { countVerdicts, DEFAULT_RULES, scanAccounts } from './domain/scan';
-import { clients } from './shared/clients';
+import { iam } from './shared/aws/iam';
+import { sts } from './shared/aws/sts';
 import { lambdaHandler } from './shared/lambda';
 
 const Days = z.int().check(z.minimum(1), z.maximum(3650));
@@ -25,7 +26,7 @@ const Request = z.object({
 /** Scan Accounts: every account's credential report, a verdict per user, and the DUE list for the map. */
 export const handler = lambdaHandler(Request, async ({ input, startedAt }) => {
   const asOf = new Date(input.asOf ?? startedAt);
-  const { own, accounts, users, unscanned } = await scanAccounts(clients, accountSettings(), {
+  const { own, accounts, users, unscanned } = await scanAccounts({ iam, sts }, accountSettings(), {
     ...DEFAULT_RULES,
     ...(input.warnDays ? { warnDays: input.warnDays } : {}),
     ...(input.maxAgeDays ? { maxAgeDays: input.maxAgeDays } : {}),

@@ -1,6 +1,7 @@
 import * as z from './shared/zod';
 import { notify } from './domain/notify';
-import { clients, settings } from './shared/clients';
+import { sns } from './shared/aws/sns';
+import { settings } from './shared/settings';
 import { lambdaHandler } from './shared/lambda';
 
 const Summary = z.object({
@@ -41,7 +42,7 @@ export const handler = lambdaHandler(Summary, async ({ scan, starts }) => {
     `Failed to start: ${failed.length}${failed.length > 0 ? ` (${failed.join('; ')})` : ''}.`,
     ...(deferred > 0 ? [`Left for the next scan (per-scan limit): ${deferred}.`] : []),
   ].join('\n');
-  const notified = await notify(clients, settings().topicArn, {
+  const notified = await notify({ sns }, settings().topicArn, {
     subject: `keyrot daily scan: ${scan.counts.DUE ?? 0} due, ${started.length} started, ${failed.length} failed`,
     message,
     userName: '-',

@@ -1,6 +1,6 @@
 import * as z from './shared/zod';
 import { startRotation } from './domain/start-rotation';
-import { clients } from './shared/clients';
+import { sfn } from './shared/aws/sfn';
 import { InvalidInputError } from './shared/errors';
 import { lambdaHandler } from './shared/lambda';
 import { UserName } from './shared/schemas';
@@ -16,6 +16,6 @@ export const handler = lambdaHandler(Item, async (item) => {
   const stateMachineArn = process.env.KEYROT_STATE_MACHINE_ARN;
   if (!stateMachineArn) throw new InvalidInputError('KEYROT_STATE_MACHINE_ARN is not set');
   const due = { userName: item.userName, ...(item.account ? { account: item.account } : {}) };
-  const result = await startRotation(clients.sfn, stateMachineArn, due, new Date(item.scannedAt), 'keyrot daily scan');
+  const result = await startRotation(sfn, stateMachineArn, due, new Date(item.scannedAt), 'keyrot daily scan');
   return { ...due, ...result };
 });

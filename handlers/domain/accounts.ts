@@ -1,6 +1,6 @@
 import { IAMClient } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { hooked } from '../shared/clients';
+import { hooked } from '../shared/aws/hooks';
 
 /** Which accounts keyrot manages and how it gets into them. */
 export interface AccountSettings {
