@@ -16,7 +16,7 @@ import { s3 } from './aws/s3';
 import { secrets } from './aws/secrets';
 import { sfn } from './aws/sfn';
 import { sns } from './aws/sns';
-import { sts, stsFor } from './aws/sts';
+import { keySigned, sts } from './aws/sts';
 
 export { hooked, onEveryClient, type ClientIdentity, type HookedClient } from './aws/hooks';
 export { settings, type Settings } from './settings';
@@ -43,7 +43,23 @@ export interface Clients {
   stsFor: (credentials: { accessKeyId: string; secretAccessKey: string }) => STSClient;
 }
 
-export const clients: Clients = { iam, secrets, sns, ddb, cognito, s3, sfn, kms, sts, stsFor };
+export const clients: Clients = {
+  iam,
+  secrets,
+  sns,
+  ddb,
+  cognito,
+  s3,
+  sfn,
+  kms,
+  sts,
+  get stsFor() {
+    return keySigned.stsFor;
+  },
+  set stsFor(make) {
+    keySigned.stsFor = make;
+  },
+};
 
 /**
  * All the clients, with IAM and Secrets Manager in the account a rotation's user lives in
