@@ -18,7 +18,6 @@ import { sfn } from './aws/sfn';
 import { sns } from './aws/sns';
 import { keySigned, sts } from './aws/sts';
 
-export { hooked, onEveryClient, type ClientIdentity, type HookedClient } from './aws/hooks';
 export { settings, type Settings } from './settings';
 
 /**
