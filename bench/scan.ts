@@ -145,7 +145,7 @@ async function fleet(): Promise<void> {
   });
   mockedIam.on(ListUserTagsCommand).resolves({ Tags: [] });
 
-  const { onEveryClient } = await import('../handlers/shared/clients');
+  const { onEveryClient } = await import('../handlers/shared/aws/hooks');
   const { synthesizeDefinition } = await import('../local/definition');
   const { LocalTaskTokens, runLocal } = await import('../local/engine');
   const { largestPayload } = await import('../local/history');

@@ -1,17 +1,21 @@
 import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { handleApprovalRequest } from './domain/approval-http';
 import type { TaskCallbacks } from './domain/approvals';
-import { clients, settings } from './shared/clients';
+import { cognito } from './shared/aws/cognito';
+import { ddb } from './shared/aws/ddb';
+import { kms } from './shared/aws/kms';
+import { secrets } from './shared/aws/secrets';
+import { settings } from './shared/settings';
 import { lambdaHandler } from './shared/lambda';
 
 /** The fields of a Lambda function URL event (payload 2.0) the approval pages use. */
 const FunctionUrlEvent = z.object({
   rawPath: z.string(),
-  rawQueryString: z.string().default(''),
-  headers: z.record(z.string(), z.string()).default({}),
-  body: z.string().optional(),
-  isBase64Encoded: z.boolean().default(false),
+  rawQueryString: z._default(z.string(), ''),
+  headers: z._default(z.record(z.string(), z.string()), {}),
+  body: z.optional(z.string()),
+  isBase64Encoded: z._default(z.boolean(), false),
   requestContext: z.object({ http: z.object({ method: z.string() }) }),
 });
 
@@ -26,7 +30,7 @@ const callbacks: TaskCallbacks = {
 /** Approval pages and decisions behind the function URL: the same rules as the local server. */
 export const handler = lambdaHandler(FunctionUrlEvent, async (event) => {
   const response = await handleApprovalRequest(
-    { clients, callbacks, config: settings() },
+    { clients: { ddb, secrets, cognito, kms }, callbacks, config: settings() },
     {
       method: event.requestContext.http.method.toUpperCase(),
       path: event.rawPath,

@@ -1,14 +1,16 @@
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { requestConfirmation } from './domain/confirmation';
-import { clients, settings } from './shared/clients';
+import { ddb } from './shared/aws/ddb';
+import { sns } from './shared/aws/sns';
+import { settings } from './shared/settings';
 import { lambdaHandler } from './shared/lambda';
-import { StateWithNewKey } from './shared/schemas';
+import { NonEmpty, StateWithNewKey } from './shared/schemas';
 
 const Request = z.object({
-  taskToken: z.string().min(1),
-  expiresInSeconds: z.number().int().min(1),
+  taskToken: NonEmpty,
+  expiresInSeconds: z.int().check(z.minimum(1)),
   state: StateWithNewKey,
 });
 
 /** Wait For Consumer (callback validation): record the pending confirmation and tell the owner how to confirm. */
-export const handler = lambdaHandler(Request, (request) => requestConfirmation(clients, settings(), request));
+export const handler = lambdaHandler(Request, (request) => requestConfirmation({ ddb, sns }, settings(), request));

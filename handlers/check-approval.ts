@@ -1,17 +1,19 @@
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { checkApproval } from './domain/approvals';
 import { verificationKey } from './domain/signing';
-import { clients, settings } from './shared/clients';
+import { kms } from './shared/aws/kms';
+import { settings } from './shared/settings';
 import { lambdaHandler } from './shared/lambda';
+import { NonEmpty } from './shared/schemas';
 
 const Request = z.object({
   signature: z.unknown(),
   gate: z.enum(['ROTATION', 'DELETION']),
-  executionId: z.string().min(1),
+  executionId: NonEmpty,
   keyIds: z.array(z.string()),
 });
 
 /** Check Approval: the state after a gate accepts only a KMS-signed APPROVED signature for it (fails closed). */
 export const handler = lambdaHandler(Request, async ({ signature, ...expected }) =>
-  checkApproval(signature, expected, await verificationKey(clients.kms, settings())),
+  checkApproval(signature, expected, await verificationKey(kms, settings())),
 );

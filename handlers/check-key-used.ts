@@ -1,10 +1,10 @@
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { checkKeyUsed } from './domain/verify';
-import { clientsFor } from './shared/clients';
+import { accountClients } from './shared/aws/account';
 import { lambdaHandler } from './shared/lambda';
 import { StateWithNewKey } from './shared/schemas';
 
-const State = StateWithNewKey.extend({ distributed: z.object({ distributedAt: z.iso.datetime() }) });
+const State = z.extend(StateWithNewKey, { distributed: z.object({ distributedAt: z.iso.datetime() }) });
 
 /** Check New Key Used: has the consumer switched to the new key yet (last-used mode)? */
-export const handler = lambdaHandler(State, async (state) => checkKeyUsed(await clientsFor(state.account), state));
+export const handler = lambdaHandler(State, async (state) => checkKeyUsed(await accountClients(state.account), state));

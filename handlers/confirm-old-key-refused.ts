@@ -1,9 +1,10 @@
 import { confirmOldKeyRefused } from './domain/verify';
-import { clientsFor } from './shared/clients';
+import { accountClients } from './shared/aws/account';
+import { keySigned } from './shared/aws/sts';
 import { lambdaHandler } from './shared/lambda';
 import { StateWithNewKey } from './shared/schemas';
 
 /** Confirm Old Key Refused: STS must reject the deleted key. */
 export const handler = lambdaHandler(StateWithNewKey, async (state) =>
-  confirmOldKeyRefused(await clientsFor(state.account), state),
+  confirmOldKeyRefused({ ...(await accountClients(state.account)), stsFor: keySigned.stsFor }, state),
 );

@@ -1,16 +1,20 @@
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { requestApproval } from './domain/approvals';
-import { clients, clientsFor, settings } from './shared/clients';
+import { accountClients } from './shared/aws/account';
+import { ddb } from './shared/aws/ddb';
+import { secrets } from './shared/aws/secrets';
+import { sns } from './shared/aws/sns';
+import { settings } from './shared/settings';
 import { lambdaHandler } from './shared/lambda';
-import { Created, RotationState } from './shared/schemas';
+import { Created, NonEmpty, RotationState } from './shared/schemas';
 
 const Request = z.object({
-  taskToken: z.string().min(1),
+  taskToken: NonEmpty,
   gate: z.enum(['ROTATION', 'DELETION']),
-  expiresInSeconds: z.number().int().min(1),
-  state: RotationState.extend({
-    created: Created.optional(),
-    distributed: z.object({ distributedAt: z.iso.datetime() }).optional(),
+  expiresInSeconds: z.int().check(z.minimum(1)),
+  state: z.extend(RotationState, {
+    created: z.optional(Created),
+    distributed: z.optional(z.object({ distributedAt: z.iso.datetime() })),
   }),
 });
 
@@ -20,7 +24,12 @@ const Request = z.object({
  */
 export const handler = lambdaHandler(Request, async (request) =>
   requestApproval(
-    request.gate === 'DELETION' ? { ...clients, iam: (await clientsFor(request.state.account)).iam } : clients,
+    {
+      ddb,
+      sns,
+      secrets,
+      ...(request.gate === 'DELETION' ? { iam: (await accountClients(request.state.account)).iam } : {}),
+    },
     settings(),
     request,
   ),

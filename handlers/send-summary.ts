@@ -1,6 +1,7 @@
-import { z } from 'zod';
+import * as z from './shared/zod';
 import { notify } from './domain/notify';
-import { clients, settings } from './shared/clients';
+import { sns } from './shared/aws/sns';
+import { settings } from './shared/settings';
 import { lambdaHandler } from './shared/lambda';
 
 /** Failures the message names; the rest are counted, and every one is in the lists' results in S3. */
@@ -13,7 +14,7 @@ const Summary = z.object({
     users: z.number(),
     counts: z.record(z.string(), z.number()),
     dueTotal: z.number(),
-    unscanned: z.array(z.object({ account: z.string(), reason: z.string() })).default([]),
+    unscanned: z._default(z.array(z.object({ account: z.string(), reason: z.string() })), []),
     lists: z.array(z.object({ key: z.string(), count: z.number() })),
   }),
   /** One per due list: its counts, or (Start List Failed) why the whole list failed. */
@@ -21,10 +22,10 @@ const Summary = z.object({
     z.object({
       key: z.string(),
       count: z.number(),
-      started: z.number().default(0),
-      failed: z.number().optional(),
-      failures: z.array(z.string()).default([]),
-      listFailed: z.string().optional(),
+      started: z._default(z.number(), 0),
+      failed: z.optional(z.number()),
+      failures: z._default(z.array(z.string()), []),
+      listFailed: z.optional(z.string()),
     }),
   ),
 });
@@ -55,7 +56,7 @@ export const handler = lambdaHandler(Summary, async ({ scan, starts }) => {
       : []),
     ...(deferred > 0 ? [`Left for the next scan (per-scan limit): ${deferred}.`] : []),
   ].join('\n');
-  const notified = await notify(clients, settings().topicArn, {
+  const notified = await notify({ sns }, settings().topicArn, {
     subject: `keyrot daily scan: ${scan.counts.DUE ?? 0} due, ${started} started, ${failed} failed`,
     message,
     userName: '-',

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { onEveryClient, type ClientIdentity, type HookedClient } from '../handlers/shared/clients';
+import { onEveryClient, type ClientIdentity, type HookedClient } from '../handlers/shared/aws/hooks';
 
 /**
  * What a call touches, named as the stack names it: the evaluation maps each kind to the

@@ -1,7 +1,6 @@
 import { IAMClient } from '@aws-sdk/client-iam';
-import { ListAccountsCommand, OrganizationsClient } from '@aws-sdk/client-organizations';
 import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { hooked } from '../shared/clients';
+import { hooked } from '../shared/aws/hooks';
 
 /** Which accounts keyrot manages and how it gets into them. */
 export interface AccountSettings {
@@ -34,6 +33,8 @@ export async function accountIds(sts: STSClient, config: AccountSettings): Promi
   const own = (await sts.send(new GetCallerIdentityCommand({}))).Account ?? '';
   let members: string[] = [];
   if (config.accounts === 'organizations') {
+    // Loaded only in this mode: every handler imports this module, and an SDK package costs cold start.
+    const { ListAccountsCommand, OrganizationsClient } = await import('@aws-sdk/client-organizations');
     const organizations = hooked(new OrganizationsClient({}));
     let token: string | undefined;
     do {

@@ -1,5 +1,6 @@
 import { DeleteAccessKeyCommand, UpdateAccessKeyCommand } from '@aws-sdk/client-iam';
-import { settings, type Clients } from '../shared/clients';
+import type { Clients } from '../shared/clients';
+import { settings } from '../shared/settings';
 import { KeyMissingError, OldKeyStillInUseError, SecretMismatchError } from '../shared/errors';
 import { logger } from '../shared/logger';
 import type { StateWithNewKey } from '../shared/schemas';

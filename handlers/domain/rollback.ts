@@ -1,6 +1,6 @@
 import { DeleteAccessKeyCommand, UpdateAccessKeyCommand } from '@aws-sdk/client-iam';
 import { DeleteSecretCommand, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { z } from 'zod';
+import * as z from '../shared/zod';
 import type { Clients, Settings } from '../shared/clients';
 import { causeMessage } from '../shared/errors';
 import { logger } from '../shared/logger';
@@ -9,9 +9,9 @@ import { isNoSuchEntity, keysCreatedBy, listKeys } from './keys';
 import { moveStage, readKey, versionIdFor, versionStages, versionWith } from './secret';
 import { notify } from './notify';
 
-export const RollbackState = StateWithOldKey.extend({
-  created: Created.optional(),
-  failure: Failure.optional(),
+export const RollbackState = z.extend(StateWithOldKey, {
+  created: z.optional(Created),
+  failure: z.optional(Failure),
 });
 export type RollbackState = z.infer<typeof RollbackState>;
 
