@@ -22,6 +22,9 @@ const key = (ageDays: number, status: KeySummary['status'] = 'Active', keyId = '
 });
 const rules = { maxAgeDays: 90, force: false, exemption: undefined };
 
+/** The requester, as Detect would have verified it from the start's signed proof (requester.test.ts tests that). */
+const asOperator = async () => 'arn:aws:iam::123456789012:user/ops';
+
 describe('decide', () => {
   for (const [age, expected] of [
     [89, 'NOT_DUE'],
@@ -88,10 +91,12 @@ describe('detectKeys', () => {
     iam.on(GetUserCommand).rejects(missing);
 
     await assert.rejects(
-      detectKeys(async () => ({ iam: iam as unknown as IAMClient }), config, {
-        ...request,
-        input: { userName: 'ghost' },
-      }),
+      detectKeys(
+        async () => ({ iam: iam as unknown as IAMClient }),
+        config,
+        { ...request, input: { userName: 'ghost' } },
+        asOperator,
+      ),
       { name: 'UserNotFound', message: 'IAM user ghost does not exist' },
     );
   });
@@ -136,6 +141,7 @@ describe('detectKeys', () => {
           ...request,
           input: { userName: 'alice', config: { approveDeletion: false } },
         },
+        asOperator,
       );
     return { iam, sns, run };
   }
