@@ -20,14 +20,17 @@ try {
   const { clients, settings } = await import('../handlers/shared/clients');
   const { decideAllPending } = await import('../handlers/domain/approvals');
   const { synthesizeDefinition } = await import('../local/definition');
-  const { LocalTaskTokens, runLocal } = await import('../local/engine');
+  const { LocalTaskTokens, localExecutionArn, runLocal } = await import('../local/engine');
   const { withRequester } = await import('../handlers/domain/requester');
   const definition = synthesizeDefinition();
   const tokens = new LocalTaskTokens();
   const rotate = async (userName: string) =>
     runLocal(definition, {
       name: `bench-${userName}`,
-      input: await withRequester({ userName, force: true, config: { validationMode: 'none' } }, `bench-${userName}`),
+      input: await withRequester(
+        { userName, force: true, config: { validationMode: 'none' } },
+        localExecutionArn(definition.stateMachineName, `bench-${userName}`),
+      ),
       tokens,
       waits: 'skip',
       onWaiting: (_state, executionArn) =>

@@ -38,7 +38,7 @@ try {
   const { clients } = await import('../handlers/shared/clients');
   const { decideAllPending } = await import('../handlers/domain/approvals');
   const { synthesizeDefinition } = await import('../local/definition');
-  const { LocalTaskTokens, recordOf, runLocal } = await import('../local/engine');
+  const { LocalTaskTokens, localExecutionArn, recordOf, runLocal } = await import('../local/engine');
   const { withRequester } = await import('../handlers/domain/requester');
   count('iam', clients.iam);
   count('secretsmanager', clients.secrets);
@@ -72,7 +72,10 @@ try {
     const name = `bench-${round}-${Date.now()}`;
     const execution = await runLocal(definition, {
       name,
-      input: await withRequester({ userName: user, force: true, config: { validationMode: 'none' } }, name),
+      input: await withRequester(
+        { userName: user, force: true, config: { validationMode: 'none' } },
+        localExecutionArn(definition.stateMachineName, name),
+      ),
       tokens,
       waits: 'skip',
       around: async (handler, invoke) => {

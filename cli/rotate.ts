@@ -1,9 +1,4 @@
-import {
-  ExecutionAlreadyExists,
-  GetExecutionHistoryCommand,
-  StartExecutionCommand,
-  type HistoryEvent as SdkHistoryEvent,
-} from '@aws-sdk/client-sfn';
+import { GetExecutionHistoryCommand, type HistoryEvent as SdkHistoryEvent } from '@aws-sdk/client-sfn';
 import { approvalLink, loadLinkKey } from '../handlers/domain/approval-links';
 import { decideAllPending, pendingApprovals } from '../handlers/domain/approvals';
 import { normalizeEvent, type HistoryEvent } from '../handlers/domain/execution-record';
@@ -22,7 +17,7 @@ import {
   writeServerInfo,
 } from '../local/store';
 import { withRequester } from '../handlers/domain/requester';
-import { executionName } from '../handlers/domain/start-rotation';
+import { executionArnOf, executionName, startNamed } from '../handlers/domain/start-rotation';
 import { apiSource, localSource, type ExecutionSource } from './executions';
 import { archiveLocal } from './local-runs';
 import { exitCodeFor, EXIT_CODES } from './outcome';
@@ -164,7 +159,7 @@ export async function rotateLocally(
   }
   const { name } = claim;
   // Who asks is proven, not typed: a proof signed with this CLI's credentials for this execution.
-  input = await withRequester(input, name);
+  input = await withRequester(input, localExecutionArn(definition.stateMachineName, name));
   out.progress(`keyrot: rotating ${input.userName} with the local engine against ${where}`);
   out.progress(`         execution ${name} (keyrot status ${name} --local; keyrot abort ${name} --local)`);
   const tokens = new LocalTaskTokens();
@@ -289,27 +284,16 @@ async function rotateDeployed(
   const stateMachineArn = options.stateMachineArn ?? process.env.KEYROT_STATE_MACHINE_ARN ?? '';
   let executionArn = '';
   const requested = new Date();
-  for (let attempt = 1; attempt <= ATTEMPTS_PER_DAY && !executionArn; attempt += 1) {
+  for (let attempt = 1; attempt <= ATTEMPTS_PER_DAY; attempt += 1) {
     const name = executionName(input.userName, requested, attempt);
-    const proven = await withRequester(input, name);
-    try {
-      const started = await clients.sfn.send(
-        new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(proven) }),
-      );
-      // Same name and input as a running execution: Step Functions returns that one instead.
-      if ((started.startDate?.getTime() ?? Date.now()) < requested.getTime() - 5000) {
-        out.error(`a rotation of ${input.userName} is already running: ${name}`);
-        return EXIT_CODES.CONFLICT;
-      }
-      executionArn = started.executionArn ?? '';
-    } catch (error) {
-      if (!(error instanceof ExecutionAlreadyExists)) throw error;
-      // The name is taken: by a finished rotation today (try the next), or by a running one.
-      const running = await source.running(input.userName);
-      if (running) {
-        out.error(`a rotation of ${input.userName} is already running: ${running.name}`);
-        return EXIT_CODES.CONFLICT;
-      }
+    const proven = await withRequester(input, executionArnOf(stateMachineArn, name));
+    executionArn = (await startNamed(clients.sfn, stateMachineArn, name, proven)) ?? '';
+    if (executionArn) break;
+    // The name is taken: by a finished rotation today (try the next), or by a running one.
+    const running = await source.running(input.userName);
+    if (running) {
+      out.error(`a rotation of ${input.userName} is already running: ${running.name}`);
+      return EXIT_CODES.CONFLICT;
     }
   }
   if (!executionArn) {

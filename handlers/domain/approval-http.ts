@@ -3,7 +3,7 @@ import { ApprovalExpiredError, InvalidApprovalError } from '../shared/errors';
 import { logger } from '../shared/logger';
 import { jsonText } from '../shared/printable';
 import type { Signature } from '../shared/schemas';
-import { csrfToken, linkSignature, loadLinkKey, sameToken } from './approval-links';
+import { csrfToken, linkSignature, loadLinkKey, sameToken, unverifiedName } from './approval-links';
 import { messagePage, reviewPage, signedPage } from './approval-page';
 import { decide, getApproval, signerRefusal, type ApprovalRecord, type Signer, type TaskCallbacks } from './approvals';
 import { authenticateApprover, SignInRefusedError } from './approver-auth';
@@ -163,7 +163,7 @@ async function route(deps: ApprovalApiDeps, request: HttpRequest): Promise<Outco
     if (closed) return { ...closed, record };
     return { status: 200, title: record.state, message: 'Waiting for a decision.', record, form };
   }
-  return sign(deps, request, record, form, closed, now);
+  return sign(deps, request, { record, form, closed, key }, now);
 }
 
 function closedReason(record: ApprovalRecord, now: Date): Omit<Outcome, 'record'> | undefined {
@@ -191,11 +191,15 @@ function closedReason(record: ApprovalRecord, now: Date): Omit<Outcome, 'record'
 async function sign(
   deps: ApprovalApiDeps,
   request: HttpRequest,
-  record: ApprovalRecord,
-  form: { csrf: string; action: string },
-  closed: Omit<Outcome, 'record'> | undefined,
+  page: {
+    record: ApprovalRecord;
+    form: { csrf: string; action: string };
+    closed: Omit<Outcome, 'record'> | undefined;
+    key: Buffer;
+  },
   now: Date,
 ): Promise<Outcome> {
+  const { record, form, closed, key } = page;
   const refuse = (status: number, title: string, message: string): Outcome => ({
     status,
     title,
@@ -221,7 +225,7 @@ async function sign(
     return refuse(400, 'Decision missing', 'Choose approve or reject.');
   if (!reason) return refuse(400, 'Reason missing', 'Give a reason for your decision.');
   if (reason.length > 1000) return refuse(400, 'Reason too long', 'Keep the reason under 1000 characters.');
-  const signer = await signIn(deps, record, { username, password }, now);
+  const signer = await signIn(deps, record, { username, password }, now, key);
   if ('status' in signer) return { ...signer, record, form };
   try {
     const signature = await decide(
@@ -249,6 +253,7 @@ async function signIn(
   record: ApprovalRecord,
   credentials: { username: string; password: string },
   now: Date,
+  linkKey: Buffer,
 ): Promise<Signer | Pick<Outcome, 'status' | 'title' | 'message' | 'retryAfter'>> {
   const refused = { status: 401, title: 'Sign-in refused', message: SIGN_IN_REFUSED };
   // No account has a longer name: refused as any other, and nothing is counted for it.
@@ -257,7 +262,11 @@ async function signIn(
   const claim = await claimAttempt(deps.clients, deps.config, record, identity, now);
   if (!claim.allowed) {
     await recordFailure(deps.clients, deps.config, record.approvalId, 'THROTTLED');
-    logger.warn('approval sign-in throttled', { approvalId: record.approvalId, identity, until: claim.notBefore });
+    logger.warn('approval sign-in throttled', {
+      approvalId: record.approvalId,
+      identity: unverifiedName(linkKey, identity),
+      until: claim.notBefore,
+    });
     return {
       status: 429,
       title: 'Too many attempts',
@@ -268,23 +277,22 @@ async function signIn(
     };
   }
   let why: string;
+  // Only an account the pool vouched for is named in the evidence; any other text typed is a digest.
+  let shown = unverifiedName(linkKey, identity);
   try {
     const signer = await authenticateApprover(deps.clients, deps.config, credentials);
     // Answered as a wrong password is: a different answer would say the password was right.
     const notPermitted = signerRefusal(record, signer, deps.config);
     if (!notPermitted) return signer;
     why = notPermitted;
+    shown = signer.username;
   } catch (error) {
     if (!(error instanceof SignInRefusedError)) throw error;
     why = error.message;
   }
-  await recordFailure(deps.clients, deps.config, record.approvalId, {
-    at: now.toISOString(),
-    identity,
-    attempt: claim.attempt,
-    why,
-  });
-  logger.warn('approval sign-in refused', { approvalId: record.approvalId, identity, attempt: claim.attempt, why });
+  const failure = { at: now.toISOString(), identity: shown, attempt: claim.attempt, why };
+  await recordFailure(deps.clients, deps.config, record.approvalId, failure);
+  logger.warn('approval sign-in refused', { approvalId: record.approvalId, ...failure });
   return refused;
 }
 

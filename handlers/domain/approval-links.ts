@@ -34,6 +34,14 @@ export const linkSignature = (key: Buffer, approvalId: string) => mac(key, 'link
 /** The CSRF token bound to one approval, embedded in its form. */
 export const csrfToken = (key: Buffer, approvalId: string) => mac(key, 'csrf', approvalId);
 
+/**
+ * What the audit trail shows for a user name typed at a failed sign-in that no account vouched
+ * for: a keyed digest, never the text (an approver may have typed a password into the field).
+ * The same name gives the same digest, so repeated attempts still read as one name.
+ */
+export const unverifiedName = (key: Buffer, identity: string) =>
+  `unverified name #${mac(key, 'sign-in name', identity).slice(0, 12)}`;
+
 /** Compare a presented token with the expected one in constant time. */
 export function sameToken(expected: string, presented: string | undefined): boolean {
   if (!presented || presented.length !== expected.length) return false;

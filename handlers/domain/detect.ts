@@ -40,7 +40,7 @@ export type Identify = (input: ExecutionInput, request: DetectRequest) => Promis
 /** The workflow's way to know the requester: replay the proof in the input, bound to this execution. */
 export const requesterOfInput: Identify = (input, request) =>
   verifyRequester(input.requester, {
-    executionName: request.executionId.split(':').at(-1) ?? request.executionId,
+    executionArn: request.executionId,
     userName: input.userName,
     ...(input.account ? { account: input.account } : {}),
   });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AwsCredentialIdentity } from '@aws-sdk/types';
 import { InvalidInputError, ServiceUnavailableError } from '../shared/errors';
 import {
@@ -20,9 +21,13 @@ import {
 /** The signed header that binds a requester's proof to one execution, user and account. */
 export const REQUESTER_HEADER = 'x-keyrot-rotation';
 
-/** The rotation a proof is for: the execution's name, the member account (or `-`) and the user. */
-export function requesterBinding(rotation: { executionName: string; userName: string; account?: string }): string {
-  return `${rotation.executionName} ${rotation.account ?? '-'} ${rotation.userName}`;
+/**
+ * The rotation a proof is for: the execution's full ARN (region, account, state machine and
+ * name, so no other deployment's or local run's execution of the same name accepts it), the
+ * member account (or `-`) and the user.
+ */
+export function requesterBinding(rotation: { executionArn: string; userName: string; account?: string }): string {
+  return `${rotation.executionArn} ${rotation.account ?? '-'} ${rotation.userName}`;
 }
 
 /**
@@ -31,23 +36,24 @@ export function requesterBinding(rotation: { executionName: string; userName: st
  * session token travels in the proof, and evidence shows only its digest (redactProofs).
  */
 export async function signRequester(
-  rotation: { executionName: string; userName: string; account?: string },
+  rotation: { executionArn: string; userName: string; account?: string },
   credentials?: AwsCredentialIdentity | (() => Promise<AwsCredentialIdentity>),
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<SignedRequest> {
   const endpoint = stsEndpoint(env);
   return signGetCallerIdentity(credentials, endpoint, stsRegion(endpoint, env), {
-    headers: { [REQUESTER_HEADER]: requesterBinding(rotation) },
+    // The nonce makes every start's input unique, even two signed in the same second.
+    headers: { [REQUESTER_HEADER]: requesterBinding(rotation), 'x-keyrot-nonce': randomUUID() },
   });
 }
 
-/** `input` as a start sends it: with the proof of who asks, signed for `executionName` by this process's credentials. */
+/** `input` as a start sends it: with the proof of who asks, signed for the execution `executionArn` by this process's credentials. */
 export async function withRequester<T extends { userName: string; account?: string }>(
   input: T,
-  executionName: string,
+  executionArn: string,
   credentials?: AwsCredentialIdentity,
 ): Promise<T & { requester: SignedRequest }> {
-  const rotation = { executionName, userName: input.userName, ...(input.account ? { account: input.account } : {}) };
+  const rotation = { executionArn, userName: input.userName, ...(input.account ? { account: input.account } : {}) };
   const requester = await signRequester(rotation, credentials);
   return { ...input, requester };
 }
@@ -59,7 +65,7 @@ export async function withRequester<T extends { userName: string; account?: stri
  */
 export async function verifyRequester(
   proof: SignedRequest | undefined,
-  rotation: { executionName: string; userName: string; account?: string },
+  rotation: { executionArn: string; userName: string; account?: string },
   options: { now?: Date; stsEndpoint?: string; fetch?: typeof fetch } = {},
 ): Promise<string> {
   const refuse = (why: string) => new InvalidInputError(`the requester is not verified: ${why}; nothing was changed`);

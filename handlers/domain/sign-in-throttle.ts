@@ -48,7 +48,10 @@ interface ThrottleItem {
 /** One failed sign-in, as the approval record lists it: never the password. */
 export interface FailedSignIn {
   at: string;
-  /** The normalized user name typed (see `signInIdentity`). */
+  /**
+   * Who tried: the account's user name when the pool authenticated it (and the approval refused
+   * it), else `unverified name #<keyed digest>` of the text typed (never the text itself).
+   */
   identity: string;
   /** The identity's attempt number on this approval. */
   attempt: number;

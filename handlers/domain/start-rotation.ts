@@ -1,5 +1,6 @@
 import { ExecutionAlreadyExists, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { sha256Hex } from '../shared/digest';
+import { ExecutionInput, type SignedRequest } from '../shared/schemas';
 import { withRequester } from './requester';
 
 /**
@@ -22,6 +23,32 @@ export interface DueUser {
   account?: string;
 }
 
+/** The ARN Step Functions gives the execution `name` of a state machine. */
+export function executionArnOf(stateMachineArn: string, name: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
+}
+
+/**
+ * Start `name` with `input`, or learn that the name is taken (undefined). Every start's input
+ * carries a fresh requester proof (a nonce is signed into it), so no two inputs are alike and
+ * Step Functions answers a taken name with ExecutionAlreadyExists, never with another start's
+ * execution: no start date needs reading to tell them apart.
+ */
+export async function startNamed(
+  sfn: SFNClient,
+  stateMachineArn: string,
+  name: string,
+  input: ExecutionInput & { requester: SignedRequest },
+): Promise<string | undefined> {
+  try {
+    const response = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
+    return response.executionArn ?? executionArnOf(stateMachineArn, name);
+  } catch (error) {
+    if (error instanceof ExecutionAlreadyExists || (error as Error).name === 'ExecutionAlreadyExists') return undefined;
+    throw error;
+  }
+}
+
 /**
  * Start the day's rotation of a user unless it already started: the execution name is the
  * lock, so a second scan in the same window starts nothing new. The requester is whoever runs
@@ -35,17 +62,8 @@ export async function startRotation(
   when: Date,
 ): Promise<{ name: string; started: boolean }> {
   const name = executionName(due.userName, when, 1, due.account);
-  const input = await withRequester({ userName: due.userName, ...(due.account ? { account: due.account } : {}) }, name);
-  const asked = Date.now();
-  try {
-    const response = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
-    // Same name and input as a running execution: Step Functions answers with that one (an old start date).
-    const existing = (response.startDate?.getTime() ?? asked) < asked - 1000;
-    return { name, started: !existing };
-  } catch (error) {
-    if (error instanceof ExecutionAlreadyExists || (error as Error).name === 'ExecutionAlreadyExists') {
-      return { name, started: false };
-    }
-    throw error;
-  }
+  const request = ExecutionInput.parse({ userName: due.userName, ...(due.account ? { account: due.account } : {}) });
+  const proven = await withRequester(request, executionArnOf(stateMachineArn, name));
+  const started = await startNamed(sfn, stateMachineArn, name, proven);
+  return { name, started: started !== undefined };
 }

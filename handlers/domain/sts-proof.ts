@@ -62,6 +62,15 @@ export function readSignedRequest(request: SignedRequest, host: string, now: Dat
   const headers = Object.fromEntries(
     Object.entries(request.headers).map(([name, value]) => [name.toLowerCase(), value]),
   );
+  // Two spellings of one header would let the checks read one and the replay send the other.
+  const twice = Object.keys(request.headers).find(
+    (name, index, names) => names.findIndex((other) => other.toLowerCase() === name.toLowerCase()) !== index,
+  );
+  if (twice) return { problem: `the request carries the header ${twice.slice(0, 64).toLowerCase()} twice` };
+  if (request.url !== undefined && URL.canParse(request.url) && new URL(request.url).host !== host) {
+    return { problem: `the request names ${new URL(request.url).host}, but keyrot checks proofs with STS at ${host}` };
+  }
+  if (request.url !== undefined && !URL.canParse(request.url)) return { problem: 'the request url is not a URL' };
   if (request.method.toUpperCase() !== 'POST') {
     return { problem: `only a signed POST is accepted (got ${request.method.slice(0, 16)}); a presigned URL is not` };
   }

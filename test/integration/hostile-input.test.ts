@@ -7,7 +7,7 @@ import { ExecutionInput } from '../../handlers/shared/schemas';
 import type { LocalExecution } from '../../local/engine';
 import { CallPoints } from '../support/fault-matrix';
 import { LocalAws } from '../support/local-aws';
-import { runRotation, statesEntered } from '../support/rotation-runner';
+import { localArnOf, runRotation, statesEntered } from '../support/rotation-runner';
 import { pickWith, seeded } from '../support/random';
 
 /**
@@ -149,7 +149,7 @@ describe('hostile execution input', () => {
 
   it('takes a well-formed input with path-like text literally: nothing in it is evaluated', async () => {
     const name = 'literal-path-text';
-    const binding = requesterBinding({ executionName: name, userName: 'alice' });
+    const binding = requesterBinding({ executionArn: localArnOf(name), userName: 'alice' });
     const requester = await signGetCallerIdentity(undefined, stsEndpoint(), 'us-east-1', {
       headers: { [REQUESTER_HEADER]: binding, 'x-keyrot-note': '$$.Task.Token' },
     });

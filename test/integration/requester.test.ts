@@ -11,7 +11,7 @@ import { asHandler } from '../../local/ledger';
 import { saveExecution } from '../../local/store';
 import { CallPoints } from '../support/fault-matrix';
 import { LocalAws } from '../support/local-aws';
-import { runRotation, statesEntered } from '../support/rotation-runner';
+import { localArnOf, runRotation, statesEntered } from '../support/rotation-runner';
 
 /**
  * Who asks for a rotation is a principal STS vouches for: the start carries a GetCallerIdentity
@@ -44,10 +44,10 @@ function assertRefused(execution: LocalExecution, reason: RegExp): void {
   );
 }
 
-const bound = (executionName: string, userName = 'alice', offset = 0, extra: Record<string, string> = {}) =>
+const bound = (name: string, userName = 'alice', offset = 0, extra: Record<string, string> = {}) =>
   signGetCallerIdentity(undefined, stsEndpoint(), 'us-east-1', {
     systemClockOffset: offset,
-    headers: { [REQUESTER_HEADER]: requesterBinding({ executionName, userName }), ...extra },
+    headers: { [REQUESTER_HEADER]: requesterBinding({ executionArn: localArnOf(name), userName }), ...extra },
   });
 
 describe('the requester is authenticated, not typed', () => {
@@ -67,14 +67,14 @@ describe('the requester is authenticated, not typed', () => {
   it('refuses a proof signed for another user', async () => {
     assertRefused(
       await start('other-user', await bound('other-user', 'bob')),
-      /signed for the rotation "other-user - bob"/,
+      /signed for the rotation "\S+:other-user - bob"/,
     );
   });
 
   it('refuses a proof replayed under another execution name', async () => {
     assertRefused(
       await start('replayed', await bound('the-original')),
-      /signed for the rotation "the-original - alice"/,
+      /signed for the rotation "\S+:the-original - alice"/,
     );
   });
 
@@ -84,7 +84,7 @@ describe('the requester is authenticated, not typed', () => {
 
   it('refuses a proof whose binding was changed after signing (STS checks the signature)', async () => {
     const proof = await bound('someone-else');
-    proof.headers[REQUESTER_HEADER] = requesterBinding({ executionName: 'edited', userName: 'alice' });
+    proof.headers[REQUESTER_HEADER] = requesterBinding({ executionArn: localArnOf('edited'), userName: 'alice' });
     assertRefused(await start('edited', proof), /SignatureDoesNotMatch/);
   });
 
@@ -95,9 +95,25 @@ describe('the requester is authenticated, not typed', () => {
 
   it('refuses a proof signed for another STS endpoint', async () => {
     const proof = await signGetCallerIdentity(undefined, 'https://sts.us-east-1.amazonaws.com', 'us-east-1', {
-      headers: { [REQUESTER_HEADER]: requesterBinding({ executionName: 'elsewhere', userName: 'alice' }) },
+      headers: { [REQUESTER_HEADER]: requesterBinding({ executionArn: localArnOf('elsewhere'), userName: 'alice' }) },
     });
     assertRefused(await start('elsewhere', proof), /signed for host sts\.us-east-1\.amazonaws\.com/);
+  });
+
+  it('refuses a proof signed for the same name in another deployment (the binding is the full execution ARN)', async () => {
+    const elsewhere = 'arn:aws:states:eu-west-1:111122223333:execution:Keyrot-rotation:same-name';
+    const proof = await signGetCallerIdentity(undefined, stsEndpoint(), 'us-east-1', {
+      headers: { [REQUESTER_HEADER]: requesterBinding({ executionArn: elsewhere, userName: 'alice' }) },
+    });
+    assertRefused(await start('same-name', proof), /signed for the rotation "arn:aws:states:eu-west-1:111122223333:/);
+  });
+
+  it('refuses a proof naming a header twice, or naming another endpoint in its url', async () => {
+    const proof = await bound('twice');
+    const doubled = { ...proof, headers: { ...proof.headers, 'X-Keyrot-Rotation': 'other' } };
+    assertRefused(await start('twice', doubled), /carries the header x-keyrot-rotation twice/);
+    const pointed = { ...(await bound('pointed')), url: 'http://169.254.169.254/latest/' };
+    assertRefused(await start('pointed', pointed), /names 169\.254\.169\.254/);
   });
 
   it('changed nothing for any refused start', async () => {
@@ -110,7 +126,7 @@ describe('the requester is authenticated, not typed', () => {
     const name = 'as-a-role-session';
     const input = { userName: 'alice', ...PLAIN };
     const proof = await signGetCallerIdentity(session as Required<typeof session>, stsEndpoint(), 'us-east-1', {
-      headers: { [REQUESTER_HEADER]: requesterBinding({ executionName: name, userName: 'alice' }) },
+      headers: { [REQUESTER_HEADER]: requesterBinding({ executionArn: localArnOf(name), userName: 'alice' }) },
     });
     const execution = await runRotation({ ...input, requester: proof }, { name, decision: 'APPROVED' });
 
@@ -134,7 +150,7 @@ describe('the requester is authenticated, not typed', () => {
   });
 
   it('records the operator who ran the start when the start is proven the usual way', async () => {
-    const execution = await runRotation(await withRequester({ userName: 'alice', ...PLAIN }, 'usual'), {
+    const execution = await runRotation(await withRequester({ userName: 'alice', ...PLAIN }, localArnOf('usual')), {
       name: 'usual',
       decision: 'APPROVED',
     });

@@ -177,7 +177,9 @@ describe('sign-in attempts at signing, throttled per user name and approval', ()
 
     assert.deepEqual(refused, [401, 401, 401]);
     assert.equal(throttled.status, 429);
-    assert.deepEqual(identities, ['system-owner', 'system-owner', 'system-owner']);
+    // Text no account vouched for is kept as a keyed digest (it may be a password typed in the wrong field).
+    assert.equal(new Set(identities).size, 1);
+    assert.match(identities[0] ?? '', /^unverified name #[0-9a-f]{12}$/);
     assert.equal(invalid.code, 2);
     assert.match(invalid.stderr.trim(), /^keyrot: user name "system owner" is not allowed: [^\n]+$/);
     assert.equal(unlocked.code, 0, unlocked.stderr);
@@ -231,9 +233,9 @@ describe('sign-in attempts at signing, throttled per user name and approval', ()
       listed.stdout,
       new RegExp(`${waiting.approvalId} .* one-answer-user .*failed sign-ins 6, throttled 0`),
     );
-    assert.deepEqual(
-      [...new Set(record.failedSignIns?.map((failure) => failure.identity))],
-      ['system-owner', 'nobody-at-all', PENDING_USER],
-    );
+    const names = [...new Set(record.failedSignIns?.map((failure) => failure.identity))];
+    assert.equal(names.length, 3);
+    for (const name of names) assert.match(name, /^unverified name #[0-9a-f]{12}$/);
+    assert.equal(JSON.stringify(record).includes('nobody-at-all'), false, 'no typed user name on the record');
   });
 });

@@ -3,7 +3,13 @@ import { decideAllPending } from '../../handlers/domain/approvals';
 import { withRequester } from '../../handlers/domain/requester';
 import { clients, settings } from '../../handlers/shared/clients';
 import { synthesizeDefinition, type SynthesizedDefinition } from '../../local/definition';
-import { LocalTaskTokens, runLocal, type LocalExecution, type LocalRunOptions } from '../../local/engine';
+import {
+  localExecutionArn,
+  LocalTaskTokens,
+  runLocal,
+  type LocalExecution,
+  type LocalRunOptions,
+} from '../../local/engine';
 
 const definitions = new Map<string, SynthesizedDefinition>();
 
@@ -32,11 +38,19 @@ export interface RunOptions {
  * the test runs with (the local operator) for this execution, unless the input brings its own
  * `requester` (a test of the proof itself) or is not a rotation request at all.
  */
-async function proven(input: unknown, executionName: string, credentials?: RunOptions['requester']): Promise<unknown> {
+async function proven(input: unknown, executionArn: string, credentials?: RunOptions['requester']): Promise<unknown> {
   if (typeof input !== 'object' || input === null || Array.isArray(input) || 'requester' in input) return input;
   const request = input as { userName?: unknown; account?: unknown };
   if (typeof request.userName !== 'string' || !['string', 'undefined'].includes(typeof request.account)) return input;
-  return withRequester(request as { userName: string; account?: string }, executionName, credentials);
+  return withRequester(request as { userName: string; account?: string }, executionArn, credentials);
+}
+
+/** The ARN `runRotation` gives the execution `name` (what a requester's proof for it is bound to). */
+export function localArnOf(name: string, context?: Record<string, string>): string {
+  const key = JSON.stringify(context ?? {});
+  const definition = definitions.get(key) ?? synthesizeDefinition(context);
+  definitions.set(key, definition);
+  return localExecutionArn(definition.stateMachineName, name);
 }
 
 /** Run the synthesized workflow in the local engine with instant waits, answering gates as told. */
@@ -48,7 +62,7 @@ export async function runRotation(input: unknown, options: RunOptions = {}): Pro
   const decisions: Promise<unknown>[] = [];
   const name = options.name ?? `test-${randomUUID()}`;
   const execution = await runLocal(definition, {
-    input: await proven(input, name, options.requester),
+    input: await proven(input, localExecutionArn(definition.stateMachineName, name), options.requester),
     name,
     tokens,
     waits: options.waits ?? 'skip',
