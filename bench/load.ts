@@ -21,7 +21,7 @@ try {
   const { decideAllPending } = await import('../handlers/domain/approvals');
   const { synthesizeDefinition } = await import('../local/definition');
   const { LocalTaskTokens, runLocal } = await import('../local/engine');
-  const definition = synthesizeDefinition();
+  const definition = await synthesizeDefinition();
   const tokens = new LocalTaskTokens();
   const rotate = (userName: string) =>
     runLocal(definition, {

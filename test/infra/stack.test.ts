@@ -18,7 +18,7 @@ type State = {
 const context = { 'aws:cdk:bundling-stacks': [], 'keyrot:userPath': '/svc/', 'keyrot:userTag': 'keyrot:managed' };
 const { app, stack } = buildApp(new App({ context }));
 const template = Template.fromStack(stack);
-const { definition } = synthesizeDefinition();
+const { definition } = await synthesizeDefinition();
 const states = definition.States as Record<string, State>;
 const tasks = Object.entries(states).filter(([, state]) => state.Type === 'Task');
 

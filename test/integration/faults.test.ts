@@ -189,7 +189,7 @@ describe('faults beyond a dying Lambda', () => {
   before(async () => {
     aws = await LocalAws.start();
     ({ clients } = await import('../../handlers/shared/clients'));
-    deployed = synthesizeDefinition();
+    deployed = await synthesizeDefinition();
     scaled = scaledDown(deployed);
     recordSecrets(clients.iam, secrets);
     // Secrets Manager out of reach: while `outage` is on, its requests go to a closed port, so

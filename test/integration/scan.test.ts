@@ -62,7 +62,7 @@ async function executions(): Promise<string[]> {
 }
 
 async function scan(): Promise<LocalExecution> {
-  return runLocal(synthesizeDefinition({}, 'Scan'), {
+  return runLocal(await synthesizeDefinition({}, 'Scan'), {
     input: { asOf: AS_OF, unusedDays: 365 },
     tokens: new LocalTaskTokens(),
     waits: 'skip',

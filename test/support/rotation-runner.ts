@@ -24,7 +24,7 @@ export interface RunOptions {
 /** Run the synthesized workflow in the local engine with instant waits, answering gates as told. */
 export async function runRotation(input: unknown, options: RunOptions = {}): Promise<LocalExecution> {
   const key = JSON.stringify(options.context ?? {});
-  const definition = options.definition ?? definitions.get(key) ?? synthesizeDefinition(options.context);
+  const definition = options.definition ?? definitions.get(key) ?? (await synthesizeDefinition(options.context));
   if (!options.definition) definitions.set(key, definition);
   const tokens = options.tokens ?? new LocalTaskTokens();
   const decisions: Promise<unknown>[] = [];
