@@ -24,7 +24,7 @@ function post(url: string, fields: Record<string, string>, headers: Record<strin
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
     body: new URLSearchParams(fields).toString(),
-    signal: AbortSignal.timeout(15_000),
+    signal: AbortSignal.timeout(120_000),
   });
 }
 
@@ -431,7 +431,7 @@ function send(
         method: request.method,
         path: request.path,
         headers: request.headers,
-        timeout: 15_000,
+        timeout: 120_000,
       },
       (response) => {
         const chunks: Buffer[] = [];

@@ -47,7 +47,7 @@ async function unsignedChallengeAllowed<T>(act: () => Promise<T>): Promise<T> {
     fetch(`${aws.moto.endpoint}/moto-api/reset-auth`, {
       method: 'POST',
       body: count,
-      signal: AbortSignal.timeout(5_000),
+      signal: AbortSignal.timeout(120_000),
     });
   await resetAuth('1000000');
   try {
@@ -64,7 +64,7 @@ const status = async (username: string) =>
 async function formToken(): Promise<string> {
   const page = await fetch(`${server.url}/password`, {
     headers: { accept: 'application/json' },
-    signal: AbortSignal.timeout(15_000),
+    signal: AbortSignal.timeout(120_000),
   });
   const { csrf } = (await page.json()) as { csrf?: string };
   assert.ok(csrf, 'GET /password hands out a form token');
@@ -76,7 +76,7 @@ function postPassword(fields: Record<string, string>, headers: Record<string, st
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
     body: new URLSearchParams(fields).toString(),
-    signal: AbortSignal.timeout(15_000),
+    signal: AbortSignal.timeout(120_000),
   });
 }
 
@@ -274,7 +274,7 @@ describe('the first sign-in page (/password)', () => {
         meaning: 'APPROVED',
         reason: 'CR-2001 first signature',
       }).toString(),
-      signal: AbortSignal.timeout(15_000),
+      signal: AbortSignal.timeout(120_000),
     });
     const signedHtml = await signed.text();
     // Assessed before waiting for the run: a refused signature leaves it waiting at the gate.

@@ -30,7 +30,7 @@ async function prove(executionArn: string, signed: SignedRequest | string) {
     method: 'POST',
     headers: { accept: 'application/json', 'content-type': 'application/json' },
     body: typeof signed === 'string' ? signed : JSON.stringify(signed),
-    signal: AbortSignal.timeout(20_000),
+    signal: AbortSignal.timeout(120_000),
   });
   const answer = (await response.json()) as { status: number; message: string };
   emitted.push(JSON.stringify(answer));
@@ -41,7 +41,7 @@ async function prove(executionArn: string, signed: SignedRequest | string) {
 async function waiting(executionArn: string) {
   const response = await fetch(`${server.url}/confirm/${confirmationId(executionArn)}`, {
     headers: { accept: 'application/json' },
-    signal: AbortSignal.timeout(20_000),
+    signal: AbortSignal.timeout(120_000),
   });
   return (await response.json()) as { status: number; message: string; confirmation?: { status: string } };
 }

@@ -19,7 +19,7 @@ function send(url: string, body: string, headers: Record<string, string>): Promi
         method: 'POST',
         path: `${target.pathname}${target.search}`,
         headers: { accept: 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers },
-        timeout: 15_000,
+        timeout: 120_000,
       },
       (response) => {
         const chunks: Buffer[] = [];

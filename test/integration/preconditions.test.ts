@@ -161,7 +161,7 @@ describe('onboarding', () => {
 
     const rotation = keyrot('rotate', 'onb-user', ...FAST, '--onboard', '--poll', '1', '--json');
     // Wait (bounded) until the new key is AWSCURRENT of the new secret: the old key must still be active.
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 300_000;
     let current: { accessKeyId: string; secretAccessKey: string } | undefined;
     while (Date.now() < deadline) {
       current = await aws.secretKey('onb-user');

@@ -28,7 +28,7 @@ async function post(waiting: Waiting, fields: Record<string, string>, headers: R
       reason: 'CR-3300 reviewed',
       ...fields,
     }).toString(),
-    signal: AbortSignal.timeout(60_000),
+    signal: AbortSignal.timeout(120_000),
   });
   return { status: response.status, retryAfter: response.headers.get('retry-after'), body: await response.text() };
 }

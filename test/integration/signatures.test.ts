@@ -43,7 +43,7 @@ function post(waiting: Waiting, fields: Record<string, string>) {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ csrf: waiting.csrf, meaning: 'APPROVED', reason: 'CR-7 reviewed', ...fields }),
-    signal: AbortSignal.timeout(15_000),
+    signal: AbortSignal.timeout(120_000),
   });
 }
 

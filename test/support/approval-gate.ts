@@ -33,7 +33,7 @@ export async function rotationAtGate(
     { userName, force: true, requestedBy: 'ops', config: { validationMode: 'none' }, ...input },
     { decision: 'none', tokens: world.tokens, ...(context ? { context } : {}) },
   ).finally(() => (done = true));
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 300_000;
   let pending: ApprovalRecord | undefined;
   while (!pending) {
     pending = (await approvals.pendingApprovals(clients, settings())).find((a) => a.userName === userName);
