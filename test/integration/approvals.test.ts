@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { summarize } from '../../handlers/domain/outcome';
 import { LocalAws } from '../support/local-aws';
 import { rotationAtGate, type Waiting } from '../support/approval-gate';
@@ -50,7 +50,7 @@ async function assertRefused(waiting: Waiting, response: Response, status: numbe
 describe('the approval endpoint', () => {
   let waiting: Waiting;
 
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     modules = {
       approvals: await import('../../handlers/domain/approvals'),
@@ -63,7 +63,7 @@ describe('the approval endpoint', () => {
     server = await startApprovalServer(tokens);
     waiting = await waitingRotation('approved-user');
   });
-  after(async () => {
+  afterAll(async () => {
     await server?.stop();
     await aws?.stop();
   });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import {
   AdminCreateUserCommand,
   AdminGetUserCommand,
@@ -90,7 +90,7 @@ const passwordForm = (csrf: string, overrides: Record<string, string> = {}) => (
 });
 
 describe('the first sign-in page (/password)', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     modules = {
       approvals: await import('../../handlers/domain/approvals'),
@@ -130,7 +130,7 @@ describe('the first sign-in page (/password)', () => {
     });
     process.env.KEYROT_APPROVERS = `${process.env.KEYROT_APPROVERS},${NEW_APPROVER}`;
   });
-  after(async () => {
+  afterAll(async () => {
     await server?.stop();
     await aws?.stop();
   });

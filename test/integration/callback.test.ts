@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import {
   confirmationId,
   signGetCallerIdentity,
@@ -50,13 +50,13 @@ const sign = (key: { accessKeyId: string; secretAccessKey: string }, clockOffset
   signGetCallerIdentity(key, stsEndpoint(), 'us-east-1', clockOffsetMs);
 
 describe('callback validation: the consumer proves possession of the new key', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     const { clients } = await import('../../handlers/shared/clients');
     recordSecrets(clients.iam, secretsSeen);
     server = await startApprovalServer(tokens);
   });
-  after(async () => {
+  afterAll(async () => {
     await server?.stop();
     await aws?.stop();
   });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { executionName, startRotation } from '../../handlers/domain/start-rotation';
 import { cliSession } from '../support/cli';
@@ -9,10 +9,10 @@ import { LocalAws } from '../support/local-aws';
 let aws: LocalAws;
 const { keyrot, runningExecution, waitFor } = cliSession(() => aws);
 
-before(async () => {
+beforeAll(async () => {
   aws = await LocalAws.start();
 });
-after(async () => aws?.stop());
+afterAll(async () => aws?.stop());
 
 describe('two rotations of one user started at once', () => {
   it('runs exactly one of two `keyrot rotate --local` started together; the other exits 10 naming it', async () => {

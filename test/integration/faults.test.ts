@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { DeleteAccessKeyCommand, DeleteUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import type { Clients } from '../../handlers/shared/clients';
 import { summarize } from '../../handlers/domain/outcome';
@@ -200,7 +200,7 @@ async function closedPort(): Promise<number> {
 describe('faults beyond a dying Lambda', () => {
   let outage = false;
 
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     ({ clients } = await import('../../handlers/shared/clients'));
     deployed = await synthesizeDefinition();
@@ -218,7 +218,7 @@ describe('faults beyond a dying Lambda', () => {
       };
     stack.add(unreachable as never, { step: 'finalizeRequest', name: 'keyrot-test-outage' });
   });
-  after(async () => aws?.stop());
+  afterAll(async () => aws?.stop());
 
   it('gives every task a bounded retry with backoff and full jitter for throttling and service failures', () => {
     const rows: string[] = [];

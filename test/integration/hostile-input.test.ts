@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { causeMessage } from '../../handlers/shared/errors';
 import { ExecutionInput } from '../../handlers/shared/schemas';
 import type { LocalExecution } from '../../local/engine';
@@ -71,13 +71,13 @@ const HOSTILE: [string, unknown, RegExp][] = [
 ];
 
 describe('hostile execution input', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start({ members: [MEMBER] });
     await aws.seedUser('alice');
     const { clients } = await import('../../handlers/shared/clients');
     points = new CallPoints(clients);
   });
-  after(async () => aws?.stop());
+  afterAll(async () => aws?.stop());
 
   for (const [attempt, input, problem] of HOSTILE) {
     it(`refuses ${attempt} at the first step, naming the problem, before any AWS call`, async () => {

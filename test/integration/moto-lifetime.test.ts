@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import { startMoto } from '../../local/moto';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -12,7 +12,7 @@ const GRACE_MS = 60_000;
 
 /** Every moto pid a test saw, killed at the end whatever happened, so a failure leaks nothing. */
 const seen: number[] = [];
-after(() => {
+afterAll(() => {
   for (const pid of seen) {
     try {
       process.kill(pid, 'SIGKILL');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { renderReplay } from '../../audit/render';
 import { replay } from '../../audit/replay';
 import type { ApprovalRecord } from '../../handlers/domain/approvals';
@@ -28,7 +28,7 @@ const deactivations = (execution: LocalExecution) =>
     .length;
 
 describe('the old key is never retired while a consumer still uses it', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     modules = {
       approvals: await import('../../handlers/domain/approvals'),
@@ -37,7 +37,7 @@ describe('the old key is never retired while a consumer still uses it', () => {
       engine: await import('../../local/engine'),
     };
   });
-  after(async () => {
+  afterAll(async () => {
     await server?.stop();
     await aws?.stop();
   });

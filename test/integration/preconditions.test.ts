@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { CreateUserCommand, IAMClient, TagUserCommand } from '@aws-sdk/client-iam';
 import {
   CreateSecretCommand,
@@ -19,10 +19,10 @@ import { runRotation } from '../support/rotation-runner';
 let aws: LocalAws;
 const { keyrot } = cliSession(() => aws);
 
-before(async () => {
+beforeAll(async () => {
   aws = await LocalAws.start();
 });
-after(async () => aws?.stop());
+afterAll(async () => aws?.stop());
 
 const client = <T>(Client: new (config: object) => T): T =>
   new Client({ endpoint: aws.moto.endpoint, region: 'us-east-1', credentials: aws.operator, maxAttempts: 1 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { AdminCreateUserCommand, CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { rotationAtGate, type Waiting } from '../support/approval-gate';
 import { cliSession } from '../support/cli';
@@ -42,7 +42,7 @@ const failedAttempts = async (waiting: Waiting) =>
 const count = (statuses: number[], status: number) => statuses.filter((s) => s === status).length;
 
 describe('sign-in attempts at signing, throttled per user name and approval', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     throttle = await import('../../handlers/domain/sign-in-throttle');
     const engine = await import('../../local/engine');
@@ -69,7 +69,7 @@ describe('sign-in attempts at signing, throttled per user name and approval', ()
     );
     process.env.KEYROT_APPROVERS = `${process.env.KEYROT_APPROVERS},${PENDING_USER}`;
   });
-  after(async () => {
+  afterAll(async () => {
     await server?.stop();
     await aws?.stop();
   });
