@@ -62,7 +62,9 @@ const states = (definition: SynthesizedDefinition) => definition.definition.Stat
 
 /** The same definition with every retry interval and maximum delay divided by `SCALE`. */
 function scaledDown(definition: SynthesizedDefinition): SynthesizedDefinition {
-  const copy = structuredClone(definition);
+  // A JSON copy, not structuredClone: under jest that global comes from outside the test's realm,
+  // and objects of another realm fail the handlers' input schemas.
+  const copy = JSON.parse(JSON.stringify(definition)) as SynthesizedDefinition;
   for (const state of Object.values(states(copy))) {
     for (const retrier of state.Retry ?? []) {
       retrier.IntervalSeconds /= SCALE;
