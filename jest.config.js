@@ -4,7 +4,7 @@
  * Each file runs in a worker of its own module registry; integration files start their own moto.
  */
 export default {
-  testEnvironment: 'node',
+  testEnvironment: '<rootDir>/test/support/node-environment.js',
   extensionsToTreatAsEsm: ['.ts'],
   transform: {
     '^.+\\.ts$': [
