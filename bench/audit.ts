@@ -103,7 +103,7 @@ function median(run: () => void): number {
   return times.sort((a, b) => a - b)[Math.floor(times.length / 2)] ?? 0;
 }
 
-const definition = JSON.stringify(synthesizeDefinition().definition);
+const definition = JSON.stringify((await synthesizeDefinition()).definition);
 console.log(`keyrot audit benchmark  ${new Date().toISOString()}  node ${process.version}  median of ${ROUNDS}`);
 console.log('  events   history MiB  normalize ms  replay ms   text ms    csv ms     md ms   html ms   html KiB');
 for (const size of [100, 1000, 10_000]) {

@@ -22,7 +22,7 @@ try {
   const { synthesizeDefinition } = await import('../local/definition');
   const { LocalTaskTokens, localExecutionArn, runLocal } = await import('../local/engine');
   const { withRequester } = await import('../handlers/domain/requester');
-  const definition = synthesizeDefinition();
+  const definition = await synthesizeDefinition();
   const tokens = new LocalTaskTokens();
   const rotate = async (userName: string) =>
     runLocal(definition, {

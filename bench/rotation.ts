@@ -54,7 +54,7 @@ try {
   };
 
   const synthStart = performance.now();
-  const definition = synthesizeDefinition();
+  const definition = await synthesizeDefinition();
   const synthMs = performance.now() - synthStart;
   const tokens = new LocalTaskTokens();
   const { settings } = await import('../handlers/shared/clients');

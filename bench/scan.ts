@@ -161,7 +161,7 @@ async function fleet(): Promise<void> {
       { step: 'initialize', name: 'bench-fleet-count' },
     ),
   );
-  const definition = synthesizeDefinition({}, 'Scan');
+  const definition = await synthesizeDefinition({}, 'Scan');
   try {
     const start = performance.now();
     const execution = await runLocal(definition, {

@@ -146,7 +146,7 @@ export async function rotateLocally(
 ): Promise<number> {
   let input = request;
   const where = process.env.AWS_ENDPOINT_URL ? `AWS at ${process.env.AWS_ENDPOINT_URL}` : 'the real AWS account';
-  const definition = synthesizeDefinition();
+  const definition = await synthesizeDefinition();
   const started = new Date();
   const claim = resume ? { name: resume.record.name } : claimName(input, definition.stateMachineName, started);
   if (!claim || 'running' in claim) {

@@ -1,5 +1,7 @@
-import { App, type CfnResource } from 'aws-cdk-lib';
-import { buildApp } from '../infra/app';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { CfnResource } from 'aws-cdk-lib';
 import { HANDLER_NAMES, type HandlerName } from '../workflows/rotation';
 import { SCAN_HANDLER_NAMES, type ScanHandlerName } from '../workflows/scan';
 
@@ -33,15 +35,73 @@ export interface SynthesizedDefinition {
   stateMachineName: string;
 }
 
+const ROOT = path.resolve(import.meta.dirname, '..');
+/** Where synthesized definitions are kept, by the hash of everything that shapes them. */
+const CACHE = path.join(ROOT, 'node_modules', '.cache', 'keyrot', 'definitions');
+/** The sources a synthesis reads: the app, the stacks, the workflows, the handlers they name, this file. */
+const SHAPING = ['infra', 'workflows', 'handlers', 'local/definition.ts', 'cdk.json'];
+
+/**
+ * What a synthesized definition depends on, as one SHA-256: the settings, every source file
+ * the CDK app reads, and the versions of the libraries that synthesize it. Any change to any of
+ * them is another key, so a kept definition is never stale.
+ */
+function cacheKey(context: Record<string, string>, machine: string): string {
+  const hash = createHash('sha256').update(JSON.stringify({ context, machine, env: process.env.CDK_CONTEXT_JSON }));
+  const files = SHAPING.flatMap((entry) => {
+    const full = path.join(ROOT, entry);
+    return entry.includes('.')
+      ? [full]
+      : readdirSync(full, { recursive: true, encoding: 'utf8' }).map((file) => path.join(full, file));
+  });
+  for (const file of files.filter((name) => /\.(ts|json)$/.test(name)).sort()) {
+    hash.update(`${path.relative(ROOT, file)}\0`).update(readFileSync(file));
+  }
+  for (const library of ['aws-cdk-lib', 'cdk-nag', 'constructs']) {
+    hash.update(readFileSync(path.join(ROOT, 'node_modules', library, 'package.json')));
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * The state machine definition exactly as CloudFormation would receive it (see `synthesize`),
+ * kept on disk by what shapes it: a synthesis costs seconds of CPU, and every local run, test
+ * file and CLI process would otherwise repeat the same one.
+ */
+export async function synthesizeDefinition(
+  context: Record<string, string> = {},
+  machine: 'Rotation' | 'Scan' = 'Rotation',
+): Promise<SynthesizedDefinition> {
+  const file = path.join(CACHE, `${cacheKey(context, machine)}.json`);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as SynthesizedDefinition;
+  } catch {
+    // Not synthesized with these sources and settings yet.
+  }
+  const synthesized = await synthesize(context, machine);
+  try {
+    mkdirSync(CACHE, { recursive: true });
+    // Written aside and renamed: a process reading it meanwhile sees all of it or none.
+    const partial = `${file}.${process.pid}`;
+    writeFileSync(partial, JSON.stringify(synthesized));
+    renameSync(partial, file);
+  } catch {
+    // A read-only install synthesizes every time; nothing else changes.
+  }
+  return synthesized;
+}
+
 /**
  * Synthesize the CDK app with the given context settings (bundling skipped: local mode runs the handlers' sources in-process)
  * and return the state machine definition exactly as CloudFormation would receive it, with
  * the Lambda ARNs, which only exist after deployment, replaced by local ones.
  */
-export function synthesizeDefinition(
-  context: Record<string, string> = {},
-  machine: 'Rotation' | 'Scan' = 'Rotation',
-): SynthesizedDefinition {
+async function synthesize(
+  context: Record<string, string>,
+  machine: 'Rotation' | 'Scan',
+): Promise<SynthesizedDefinition> {
+  // Loaded only when a synthesis is needed: the CDK app takes seconds to import.
+  const [{ App }, { buildApp }] = await Promise.all([import('aws-cdk-lib'), import('../infra/app')]);
   const { app, stack } = buildApp(new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } }));
   const template = app.synth().getStackByName(stack.stackName).template as {
     Resources: Record<

@@ -96,7 +96,8 @@ export async function startMoto(options: { port?: number; progress?: (line: stri
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-2000)));
 
-  const deadline = Date.now() + 30_000;
+  // Generous: a busy machine (a test suite beside a demo) can take tens of seconds to start Python.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     if (ended()) throw new Error(`moto exited (${child.exitCode ?? child.signalCode}): ${stderr}`);
     try {
@@ -107,7 +108,7 @@ export async function startMoto(options: { port?: number; progress?: (line: stri
     }
     if (Date.now() > deadline) {
       child.kill();
-      throw new Error(`moto did not answer on ${endpoint} within 30 s: ${stderr}`);
+      throw new Error(`moto did not answer on ${endpoint} within 120 s: ${stderr}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

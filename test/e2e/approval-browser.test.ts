@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { renderHtml } from '../../audit/html';
 import { replay } from '../../audit/replay';
@@ -57,7 +57,7 @@ async function sign(page: Page, meaning: 'Approve' | 'Reject', reason: string): 
 }
 
 describe('approving in a real browser', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     const engine = await import('../../local/engine');
     tokens = new engine.LocalTaskTokens();
@@ -76,7 +76,7 @@ describe('approving in a real browser', () => {
     });
     mkdirSync(ARTIFACTS, { recursive: true });
   });
-  after(async () => {
+  afterAll(async () => {
     await browser?.close();
     await server?.stop();
     await aws?.stop();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { beforeAll, describe, it } from '@jest/globals';
 import {
   ACCOUNT,
   REGION,
@@ -91,7 +91,7 @@ async function roleMay(
 const roleOf = (resourceId: string, property = 'RoleArn') =>
   (template.Resources[resourceId]?.Properties?.[property] as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0];
 
-before(() => {
+beforeAll(() => {
   synth = synthesize(VARIANTS[0]!);
   template = synth.template;
   resolve = resolver(template);

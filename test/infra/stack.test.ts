@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -19,7 +19,7 @@ type State = {
 const context = { 'aws:cdk:bundling-stacks': [], 'keyrot:userPath': '/svc/', 'keyrot:userTag': 'keyrot:managed' };
 const { app, stack } = buildApp(new App({ context }));
 const template = Template.fromStack(stack);
-const { definition } = synthesizeDefinition();
+const { definition } = await synthesizeDefinition();
 const states = definition.States as Record<string, State>;
 const tasks = Object.entries(states).filter(([, state]) => state.Type === 'Task');
 
@@ -233,8 +233,8 @@ describe('the synthesized stack', () => {
     );
   });
 
-  it('maps over the due lists one at a time, each list starting at most the scan’s concurrency', () => {
-    const scan = synthesizeDefinition({}, 'Scan').definition.States as Record<
+  it('maps over the due lists one at a time, each list starting at most the scan’s concurrency', async () => {
+    const scan = (await synthesizeDefinition({}, 'Scan')).definition.States as Record<
       string,
       { Type: string; ItemsPath?: string; MaxConcurrency?: number; ItemSelector?: Record<string, unknown> }
     >;

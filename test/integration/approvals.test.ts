@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { summarize } from '../../handlers/domain/outcome';
 import { LocalAws } from '../support/local-aws';
 import { rotationAtGate, type Waiting } from '../support/approval-gate';
@@ -26,7 +26,7 @@ function post(url: string, fields: Record<string, string>, headers: Record<strin
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
     body: new URLSearchParams(fields).toString(),
-    signal: AbortSignal.timeout(15_000),
+    signal: AbortSignal.timeout(120_000),
   });
 }
 
@@ -57,7 +57,7 @@ function lastFailure(record: { failedSignIns?: { why?: string }[] }): string {
 describe('the approval endpoint', () => {
   let waiting: Waiting;
 
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     modules = {
       approvals: await import('../../handlers/domain/approvals'),
@@ -70,7 +70,7 @@ describe('the approval endpoint', () => {
     server = await startApprovalServer(tokens);
     waiting = await waitingRotation('approved-user');
   });
-  after(async () => {
+  afterAll(async () => {
     await server?.stop();
     await aws?.stop();
   });
@@ -459,7 +459,7 @@ function send(
         method: request.method,
         path: request.path,
         headers: request.headers,
-        timeout: 15_000,
+        timeout: 120_000,
       },
       (response) => {
         const chunks: Buffer[] = [];

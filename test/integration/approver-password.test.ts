@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import {
   AdminCreateUserCommand,
   AdminGetUserCommand,
@@ -48,7 +48,7 @@ async function unsignedChallengeAllowed<T>(act: () => Promise<T>): Promise<T> {
     fetch(`${aws.moto.endpoint}/moto-api/reset-auth`, {
       method: 'POST',
       body: count,
-      signal: AbortSignal.timeout(5_000),
+      signal: AbortSignal.timeout(120_000),
     });
   await resetAuth('1000000');
   try {
@@ -65,7 +65,7 @@ const status = async (username: string) =>
 async function formToken(): Promise<string> {
   const page = await fetch(`${server.url}/password`, {
     headers: { accept: 'application/json' },
-    signal: AbortSignal.timeout(15_000),
+    signal: AbortSignal.timeout(120_000),
   });
   const { csrf } = (await page.json()) as { csrf?: string };
   assert.ok(csrf, 'GET /password hands out a form token');
@@ -77,7 +77,7 @@ function postPassword(fields: Record<string, string>, headers: Record<string, st
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
     body: new URLSearchParams(fields).toString(),
-    signal: AbortSignal.timeout(15_000),
+    signal: AbortSignal.timeout(120_000),
   });
 }
 
@@ -95,7 +95,7 @@ const passwordForm = (csrf: string, overrides: Record<string, string> = {}) => (
 });
 
 describe('the first sign-in page (/password)', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     modules = {
       approvals: await import('../../handlers/domain/approvals'),
@@ -136,7 +136,7 @@ describe('the first sign-in page (/password)', () => {
     });
     process.env.KEYROT_APPROVERS = `${process.env.KEYROT_APPROVERS},${NEW_APPROVER}`;
   });
-  after(async () => {
+  afterAll(async () => {
     await server?.stop();
     await aws?.stop();
   });
@@ -299,7 +299,7 @@ describe('the first sign-in page (/password)', () => {
         meaning: 'APPROVED',
         reason: 'CR-2001 first signature',
       }).toString(),
-      signal: AbortSignal.timeout(15_000),
+      signal: AbortSignal.timeout(120_000),
     });
     const signedHtml = await signed.text();
     // Assessed before waiting for the run: a refused signature leaves it waiting at the gate.

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import {
@@ -64,7 +64,7 @@ function assertOneLineError(run: Finished, code: number, pattern: RegExp): void 
   assert.match(run.stderr, pattern);
 }
 
-before(async () => {
+beforeAll(async () => {
   aws = await LocalAws.start();
   cognito = new CognitoIdentityProviderClient({
     endpoint: aws.moto.endpoint,
@@ -76,7 +76,7 @@ before(async () => {
   poolId = pools.UserPools?.find((pool) => pool.Name === 'keyrot-approvers')?.Id ?? '';
   assert.notEqual(poolId, '', 'local mode seeds the approvers pool');
 });
-after(async () => aws?.stop());
+afterAll(async () => aws?.stop());
 
 describe('keyrot approvers add', () => {
   it('creates the user with the administrator-set name and email, waiting for a first sign-in, and prints no password', async () => {

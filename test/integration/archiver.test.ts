@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
@@ -8,10 +8,10 @@ import { LocalAws } from '../support/local-aws';
 
 let aws: LocalAws;
 
-before(async () => {
+beforeAll(async () => {
   aws = await LocalAws.start();
 });
-after(() => aws.stop());
+afterAll(() => aws.stop());
 
 describe('the deployed archiver', () => {
   it('reads an ended execution from the Step Functions API, archives it under Object Lock, closes its approvals and lets its records expire with the lock', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import {
   CreateBucketCommand,
   DeleteObjectCommand,
@@ -66,7 +66,7 @@ const problems = async (bucket: string) =>
   (await verifyArchive(s3, bucket, { publicKey })).findings.map((finding) => `${finding.key}: ${finding.problem}`);
 
 describe('audit replay and the evidence archive', () => {
-  before(async () => {
+  beforeAll(async () => {
     process.env.KEYROT_HOME = mkdtempSync(path.join(tmpdir(), 'keyrot-audit-'));
     aws = await LocalAws.start();
     const shared = await import('../../handlers/shared/clients');
@@ -105,7 +105,7 @@ describe('audit replay and the evidence archive', () => {
       disarm();
     }
   });
-  after(async () => aws?.stop());
+  afterAll(async () => aws?.stop());
 
   it('replays a rotation step by step, every key id named and the deletion signature verified', () => {
     const replayed = replay(runs.approved!, { publicKey });

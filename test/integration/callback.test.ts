@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { confirmationId } from '../../handlers/domain/confirmation';
 import { signGetCallerIdentity, stsEndpoint, type SignedRequest } from '../../handlers/domain/sts-proof';
 import { startApprovalServer, type ApprovalServer } from '../../local/approval-server';
@@ -26,7 +26,7 @@ async function prove(executionArn: string, signed: SignedRequest | string) {
     method: 'POST',
     headers: { accept: 'application/json', 'content-type': 'application/json' },
     body: typeof signed === 'string' ? signed : JSON.stringify(signed),
-    signal: AbortSignal.timeout(20_000),
+    signal: AbortSignal.timeout(120_000),
   });
   const answer = (await response.json()) as { status: number; message: string };
   emitted.push(JSON.stringify(answer));
@@ -37,7 +37,7 @@ async function prove(executionArn: string, signed: SignedRequest | string) {
 async function waiting(executionArn: string) {
   const response = await fetch(`${server.url}/confirm/${confirmationId(executionArn)}`, {
     headers: { accept: 'application/json' },
-    signal: AbortSignal.timeout(20_000),
+    signal: AbortSignal.timeout(120_000),
   });
   return (await response.json()) as { status: number; message: string; confirmation?: { status: string } };
 }
@@ -46,13 +46,13 @@ const sign = (key: { accessKeyId: string; secretAccessKey: string }, clockOffset
   signGetCallerIdentity(key, stsEndpoint(), 'us-east-1', { systemClockOffset: clockOffsetMs });
 
 describe('callback validation: the consumer proves possession of the new key', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     const { clients } = await import('../../handlers/shared/clients');
     recordSecrets(clients.iam, secretsSeen);
     server = await startApprovalServer(tokens);
   });
-  after(async () => {
+  afterAll(async () => {
     await server?.stop();
     await aws?.stop();
   });

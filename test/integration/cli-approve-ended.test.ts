@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { LocalTaskTokens } from '../../local/engine';
 import { startApprovalServer } from '../../local/approval-server';
@@ -11,10 +11,10 @@ let aws: LocalAws;
 const { keyrot, rotationAtDeletionGate, runningExecution } = cliSession(() => aws);
 const PASSWORD = { KEYROT_APPROVER_PASSWORD: 'Demo-Approver-1!' };
 
-before(async () => {
+beforeAll(async () => {
   aws = await LocalAws.start();
 });
-after(async () => aws?.stop());
+afterAll(async () => aws?.stop());
 
 describe('keyrot approve after the rotation ended', () => {
   it('says the rotation is no longer waiting, names the approval, the execution and how it ended, and exits 15', async () => {

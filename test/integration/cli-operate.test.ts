@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { executionName } from '../../handlers/domain/start-rotation';
 import { cliSession } from '../support/cli';
@@ -12,7 +12,7 @@ import { LocalAws } from '../support/local-aws';
 let aws: LocalAws;
 const { home, live, waitFor, keyrot, rotationAtDeletionGate, runningExecution } = cliSession(() => aws);
 
-before(async () => {
+beforeAll(async () => {
   aws = await LocalAws.start();
   // The audit, verify and report tests read finished runs beside the ones aborted below: one
   // ROTATED (cli-user, whose last rotation the report shows) and one SKIPPED.
@@ -38,7 +38,7 @@ before(async () => {
     throw new Error(`seeding runs ended ${outcomes.join()}: ${finished.map((run) => run.stderr).join('')}`);
   }
 });
-after(async () => aws?.stop());
+afterAll(async () => aws?.stop());
 
 describe('operating and auditing rotations', () => {
   it('refuses a second rotation of a user while one runs, naming it; status, list, abort and audit see it', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { executionName, startRotation } from '../../handlers/domain/start-rotation';
 import { cliSession } from '../support/cli';
@@ -7,12 +7,12 @@ import { LocalAws } from '../support/local-aws';
 
 // Two starts of one user at once: two CLIs, the scan and an operator, 20 scan starts.
 let aws: LocalAws;
-const { keyrot, runningExecution } = cliSession(() => aws);
+const { keyrot, runningExecution, waitFor } = cliSession(() => aws);
 
-before(async () => {
+beforeAll(async () => {
   aws = await LocalAws.start();
 });
-after(async () => aws?.stop());
+afterAll(async () => aws?.stop());
 
 describe('two rotations of one user started at once', () => {
   it('runs exactly one of two `keyrot rotate --local` started together; the other exits 10 naming it', async () => {
@@ -50,10 +50,11 @@ describe('two rotations of one user started at once', () => {
       machine,
       '--start',
     );
-    // An operator who started it would follow it for as long as it runs (moto never ends it).
-    const stopping = setTimeout(() => operator.stop(), 5_000);
+    // An operator who started it would follow it for as long as it runs (moto never ends it):
+    // once it has said whether it started or was refused, it is stopped as Ctrl-C would.
+    await waitFor(() => (/keyrot: started|already running/.test(operator.stderr()) ? true : undefined));
+    operator.stop();
     const rotate = await operator;
-    clearTimeout(stopping);
     const sfn = new SFNClient({ endpoint: aws.moto.endpoint, region: 'us-east-1', credentials: aws.operator });
     const executions = (await sfn.send(new ListExecutionsCommand({ stateMachineArn: machine }))).executions ?? [];
     const name = executionName('cli-raced', new Date());

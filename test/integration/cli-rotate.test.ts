@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { cliSession } from '../support/cli';
 import { LocalAws } from '../support/local-aws';
 
@@ -8,10 +8,10 @@ import { LocalAws } from '../support/local-aws';
 let aws: LocalAws;
 const { keyrot, rotationAtDeletionGate } = cliSession(() => aws);
 
-before(async () => {
+beforeAll(async () => {
   aws = await LocalAws.start();
 });
-after(async () => aws?.stop());
+afterAll(async () => aws?.stop());
 
 describe('keyrot rotate', () => {
   it('rotates locally and prints one JSON object with the outcome and both key ids', async () => {

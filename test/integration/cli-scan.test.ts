@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { cliSession } from '../support/cli';
 import { LocalAws } from '../support/local-aws';
 
@@ -7,10 +7,10 @@ import { LocalAws } from '../support/local-aws';
 let aws: LocalAws;
 const { keyrot } = cliSession(() => aws);
 
-before(async () => {
+beforeAll(async () => {
   aws = await LocalAws.start();
 });
-after(async () => aws?.stop());
+afterAll(async () => aws?.stop());
 
 describe('keyrot scan', () => {
   it('judges every user with keys, exits 3 when some are due, and --start starts each once per day', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import {
   CreateStateMachineCommand,
   DescribeExecutionCommand,
@@ -30,7 +30,7 @@ const { keyrot } = cliSession(() => aws);
 
 const ROLL_BACK = 'arn:aws:lambda:us-east-1:123456789012:function:Keyrot-RollBack';
 
-before(async () => {
+beforeAll(async () => {
   aws = await LocalAws.start();
   // moto runs the definitions of this file's state machines (Pass and Wait states only here).
   await fetch(`${aws.moto.endpoint}/moto-api/config`, {
@@ -58,7 +58,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => lambda.listen(0, '127.0.0.1', resolve));
 });
-after(async () => {
+afterAll(async () => {
   lambda?.close();
   await aws?.stop();
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import {
   AdminCreateUserCommand,
@@ -118,7 +118,7 @@ function keep(name: string, run: Finished): void {
 const rows = (run: Finished): Row[] => (JSON.parse(run.stdout) as { checks: Row[] }).checks;
 const row = (run: Finished, check: string): Row | undefined => rows(run).find((candidate) => candidate.check === check);
 
-before(async () => {
+beforeAll(async () => {
   aws = await LocalAws.start();
   const pools = await client(CognitoIdentityProviderClient).send(new ListUserPoolsCommand({ MaxResults: 60 }));
   const alarms = await client(SNSClient).send(new CreateTopicCommand({ Name: 'keyrot-alarms' }));
@@ -137,7 +137,7 @@ before(async () => {
   };
   await deployStack('Keyrot');
 });
-after(async () => aws?.stop());
+afterAll(async () => aws?.stop());
 
 describe('keyrot doctor', () => {
   it('passes a healthy deployment, skipping only the permission simulation moto does not implement', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { DeleteAccessKeyCommand, DeleteUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import type { Clients } from '../../handlers/shared/clients';
 import { summarize } from '../../handlers/domain/outcome';
@@ -19,8 +19,13 @@ import { runRotation } from '../support/rotation-runner';
  * pauses are checked against the deployed bounds scaled down.
  */
 const SCALE = 20;
-/** Timer and event-loop slack allowed on top of a pause's upper bound. */
+/**
+ * Timer and event-loop slack allowed on top of a pause's upper bound: a fixed part, and a
+ * multiple of what a transition without any pause took in the same run, so a busy machine
+ * (slower transitions) does not fail a correct backoff.
+ */
 const SLACK_MS = 150;
+const SLACK_TRANSITIONS = 4;
 const config = { validationMode: 'none', graceSeconds: 0 } as const;
 
 interface Retrier {
@@ -46,7 +51,9 @@ let scaled: SynthesizedDefinition;
 const secrets: string[] = [];
 const emitted: string[] = [];
 /** Measured retry pauses against their (scaled) upper bound, across the scenarios. */
-const pauses: { state: string; ms: number; capMs: number }[] = [];
+const pauses: { state: string; ms: number; capMs: number; transitionMs: number }[] = [];
+/** The median time from one handler's success to the next handler's start, in the latest run. */
+let transitionMs = 0;
 let users = 0;
 /** The user the current run rotates and its original key. */
 let running: { user: string; original: LocalKey } | undefined;
@@ -55,7 +62,9 @@ const states = (definition: SynthesizedDefinition) => definition.definition.Stat
 
 /** The same definition with every retry interval and maximum delay divided by `SCALE`. */
 function scaledDown(definition: SynthesizedDefinition): SynthesizedDefinition {
-  const copy = structuredClone(definition);
+  // A JSON copy, not structuredClone: under jest that global comes from outside the test's realm,
+  // and objects of another realm fail the handlers' input schemas.
+  const copy = JSON.parse(JSON.stringify(definition)) as SynthesizedDefinition;
   for (const state of Object.values(states(copy))) {
     for (const retrier of state.Retry ?? []) {
       retrier.IntervalSeconds /= SCALE;
@@ -108,6 +117,12 @@ async function rotate(scenario: Scenario = {}) {
     },
   ).finally(disarm);
   emitted.push(JSON.stringify(execution));
+  const gaps = invocations
+    .slice(1)
+    .flatMap((next, i) => (invocations[i]!.error === undefined ? [next.start - invocations[i]!.end] : []))
+    .sort((a, b) => a - b);
+  // A run of failures only has no such transition: the previous run's measure stands.
+  if (gaps.length > 0) transitionMs = gaps[Math.floor(gaps.length / 2)] ?? 0;
   const outcome = summarize(execution.events).outcome;
   const runs = (handler: LocalHandlerName) => invocations.filter((i) => i.handler === handler);
   return { user, original, execution, outcome, runs };
@@ -129,8 +144,9 @@ function checkPauses(state: string, runs: Invocation[]): number[] {
     used.set(retrier, k + 1);
     const ms = runs[n]!.start - failed.end;
     const capMs = capSeconds(retrier, k) * 1000;
-    assert.ok(ms <= capMs + SLACK_MS, `${state}: pause ${n} was ${ms} ms, bound ${capMs} ms`);
-    pauses.push({ state, ms, capMs });
+    const slackMs = SLACK_MS + SLACK_TRANSITIONS * transitionMs;
+    assert.ok(ms <= capMs + slackMs, `${state}: pause ${n} was ${ms} ms, bound ${capMs} ms (+${slackMs} ms slack)`);
+    pauses.push({ state, ms, capMs, transitionMs });
     measured.push(ms);
   }
   return measured;
@@ -186,10 +202,10 @@ async function closedPort(): Promise<number> {
 describe('faults beyond a dying Lambda', () => {
   let outage = false;
 
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     ({ clients } = await import('../../handlers/shared/clients'));
-    deployed = synthesizeDefinition();
+    deployed = await synthesizeDefinition();
     scaled = scaledDown(deployed);
     recordSecrets(clients.iam, secrets);
     // Secrets Manager out of reach: while `outage` is on, its requests go to a closed port, so
@@ -204,7 +220,7 @@ describe('faults beyond a dying Lambda', () => {
       };
     stack.add(unreachable as never, { step: 'finalizeRequest', name: 'keyrot-test-outage' });
   });
-  after(async () => aws?.stop());
+  afterAll(async () => aws?.stop());
 
   it('gives every task a bounded retry with backoff and full jitter for throttling and service failures', () => {
     const rows: string[] = [];
@@ -304,20 +320,17 @@ describe('faults beyond a dying Lambda', () => {
 
   it('waits out STS refusing a new key for its first moments (eventual consistency), then rotates', async () => {
     const windowMs = 500; // 10 s deployed
-    let createdAt = Number.POSITIVE_INFINITY;
+    // The window opens at the key's first use, not at its creation: however slowly this machine
+    // gets from Create Access Key to Verify New Key, the first verification meets a young key.
+    let firstUse: number | undefined;
     const refusedAt: number[] = [];
     const young = () => {
-      const refusing = Date.now() < createdAt + windowMs;
-      if (refusing) refusedAt.push(Date.now() - createdAt);
+      firstUse ??= Date.now();
+      const refusing = Date.now() < firstUse + windowMs;
+      if (refusing) refusedAt.push(Date.now() - firstUse);
       return refusing;
     };
-    const run = await withNewKeysRefused(young, () =>
-      rotate({
-        before: (handler) => {
-          if (handler === 'create-key') createdAt = Math.min(createdAt, Date.now());
-        },
-      }),
-    );
+    const run = await withNewKeysRefused(young, () => rotate());
 
     assert.equal(run.outcome, 'ROTATED');
     const verify = run.runs('verify-key');
@@ -481,7 +494,8 @@ describe('faults beyond a dying Lambda', () => {
     );
     assert.ok(pauses.length >= 20, `${pauses.length} pauses`);
     assert.ok(
-      pauses.some((p) => p.ms < 0.75 * p.capMs),
+      // What a transition costs anyway is not part of the drawn pause.
+      pauses.some((p) => p.ms - p.transitionMs < 0.75 * p.capMs),
       'with full jitter, some pauses are well below their bound',
     );
   });

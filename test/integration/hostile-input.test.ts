@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { causeMessage } from '../../handlers/shared/errors';
 import { REQUESTER_HEADER, requesterBinding } from '../../handlers/domain/requester';
 import { signGetCallerIdentity, stsEndpoint } from '../../handlers/domain/sts-proof';
@@ -73,13 +73,13 @@ const HOSTILE: [string, unknown, RegExp][] = [
 ];
 
 describe('hostile execution input', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start({ members: [MEMBER] });
     await aws.seedUser('alice');
     const { clients } = await import('../../handlers/shared/clients');
     points = new CallPoints(clients);
   });
-  after(async () => aws?.stop());
+  afterAll(async () => aws?.stop());
 
   for (const [attempt, input, problem] of HOSTILE) {
     it(`refuses ${attempt} at the first step, naming the problem, before any AWS call`, async () => {
@@ -149,7 +149,7 @@ describe('hostile execution input', () => {
 
   it('takes a well-formed input with path-like text literally: nothing in it is evaluated', async () => {
     const name = 'literal-path-text';
-    const binding = requesterBinding({ executionArn: localArnOf(name), userName: 'alice' });
+    const binding = requesterBinding({ executionArn: await localArnOf(name), userName: 'alice' });
     const requester = await signGetCallerIdentity(undefined, stsEndpoint(), 'us-east-1', {
       headers: { [REQUESTER_HEADER]: binding, 'x-keyrot-note': '$$.Task.Token' },
     });

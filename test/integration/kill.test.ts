@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { LOCAL_ARCHIVE_BUCKET } from '../../local/seed';
 import { cliSession } from '../support/cli';
@@ -12,10 +12,10 @@ import { LocalAws } from '../support/local-aws';
 let aws: LocalAws;
 const { home, live, waitFor, keyrot } = cliSession(() => aws);
 
-before(async () => {
+beforeAll(async () => {
   aws = await LocalAws.start();
 });
-after(async () => aws?.stop());
+afterAll(async () => aws?.stop());
 
 type Stored = { pid?: number; status: string; events: { type: string; [k: string]: unknown }[]; incomplete?: string };
 const stored = (name: string): Stored | undefined => {
@@ -110,7 +110,7 @@ async function assertRotatable(user: string, expectedKeyId: string) {
 const named = (record: Stored, keyId: string) => JSON.stringify(record.events).includes(keyId);
 
 describe('a killed local rotation leaves a rotatable user', () => {
-  it('names the created key in the record at once, and abort right after Create Access Key rolls it back', async (t) => {
+  it('names the created key in the record at once, and abort right after Create Access Key rolls it back', async () => {
     const old = await aws.seedUser('kill-created');
     const { name, killedAt, ended } = await killWhen(
       'kill-created',
@@ -136,13 +136,13 @@ describe('a killed local rotation leaves a rotatable user', () => {
     const archive = await archived(name);
     assert.equal(archive['run-0.json']?.status, 'ABORTED');
     assert.match(archive['run-0.json']?.incomplete ?? '', /process \d+ died during/);
-    t.diagnostic(
+    console.info(
       `kill after Create Access Key -> rotatable user (keyrot abort) in ${recoveredMs} ms (the recovery command itself: ${recoveryMs} ms; the rest is status, list, audit)`,
     );
     await assertRotatable('kill-created', old.accessKeyId);
   });
 
-  it('rolls back with abort when killed in the grace period, re-activating the old key', async (t) => {
+  it('rolls back with abort when killed in the grace period, re-activating the old key', async () => {
     const old = await aws.seedUser('kill-grace');
     const { name, killedAt } = await killWhen(
       'kill-grace',
@@ -162,13 +162,13 @@ describe('a killed local rotation leaves a rotatable user', () => {
     assert.equal(aborted.code, 0, aborted.stderr);
     assert.match(aborted.stdout, new RegExp(`re-activated ${old.accessKeyId}`));
     assert.match((await archived(name))['run-0.json']?.incomplete ?? '', /died during Grace Period/);
-    t.diagnostic(
+    console.info(
       `kill in the grace period -> rotatable user (keyrot abort) in ${recoveredMs} ms (the recovery command itself: ${recoveryMs} ms; the rest is status, list, audit)`,
     );
     await assertRotatable('kill-grace', old.accessKeyId);
   });
 
-  it('rolls back with abort when killed as Distribute Key starts, leaving AWSCURRENT on the old key', async (t) => {
+  it('rolls back with abort when killed as Distribute Key starts, leaving AWSCURRENT on the old key', async () => {
     const old = await aws.seedUser('kill-distribute');
     const { name, killedAt } = await killWhen(
       'kill-distribute',
@@ -191,13 +191,13 @@ describe('a killed local rotation leaves a rotatable user', () => {
       (await archived(name))['run-0.json']?.incomplete ?? '',
       /died during (Distribute Key|Check New Key Used|Wait Before Checking Again)/,
     );
-    t.diagnostic(
+    console.info(
       `kill at Distribute Key -> rotatable user (keyrot abort) in ${recoveredMs} ms (the recovery command itself: ${recoveryMs} ms; the rest is status, list, audit)`,
     );
     await assertRotatable('kill-distribute', old.accessKeyId);
   });
 
-  it('rolls back with abort when killed in the validation wait, restoring the old key in AWSCURRENT', async (t) => {
+  it('rolls back with abort when killed in the validation wait, restoring the old key in AWSCURRENT', async () => {
     const old = await aws.seedUser('kill-validation');
     const { name, killedAt } = await killWhen(
       'kill-validation',
@@ -217,13 +217,13 @@ describe('a killed local rotation leaves a rotatable user', () => {
     assert.equal(aborted.code, 0, aborted.stderr);
     assert.match(aborted.stdout, new RegExp(`ROLLED_BACK.*deleted new key ${atKill?.accessKeyId}`));
     assert.match((await archived(name))['run-0.json']?.incomplete ?? '', /died during Wait Before Checking Again/);
-    t.diagnostic(
+    console.info(
       `kill in the validation wait -> rotatable user (keyrot abort) in ${recoveredMs} ms (the recovery command itself: ${recoveryMs} ms; the rest is status, list, audit)`,
     );
     await assertRotatable('kill-validation', old.accessKeyId);
   });
 
-  it('resumes from the deletion gate as a redrive and ends ROTATED with one key', async (t) => {
+  it('resumes from the deletion gate as a redrive and ends ROTATED with one key', async () => {
     const old = await aws.seedUser('kill-gate');
     const { name, killedAt } = await killWhen('kill-gate', ['--validation', 'none', '--skip-waits'], (_r, stderr) =>
       /open http:\/\/127\.0\.0\.1:\d+\/approvals\//.test(stderr),
@@ -250,7 +250,7 @@ describe('a killed local rotation leaves a rotatable user', () => {
     assert.equal(archive['run-0.json']?.status, 'FAILED');
     assert.match(archive['run-0.json']?.incomplete ?? '', /died during Approve Deletion/);
     assert.equal(archive['run-1.json']?.status, 'SUCCEEDED');
-    t.diagnostic(
+    console.info(
       `kill at the deletion gate -> rotatable user (keyrot resume) in ${recoveredMs} ms (the recovery command itself: ${recoveryMs} ms; the rest is status, list, audit)`,
     );
     await assertRotatable('kill-gate', result.newKeyId);

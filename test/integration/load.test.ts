@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { summarize } from '../../handlers/domain/outcome';
 import type { LocalKey } from '../../local/seed';
 import { assertNoSecretIn, recordSecrets } from '../support/faults';
@@ -18,12 +18,12 @@ let aws: LocalAws;
 const secrets: string[] = [];
 
 describe('load', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     const { clients } = await import('../../handlers/shared/clients');
     recordSecrets(clients.iam, secrets);
   });
-  after(async () => aws?.stop());
+  afterAll(async () => aws?.stop());
 
   it(`rotates ${N} users in parallel, every one ROTATED with its invariants held`, async () => {
     const users: { user: string; original: LocalKey }[] = [];

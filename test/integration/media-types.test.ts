@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { rotationAtGate, type Waiting } from '../support/approval-gate';
 import { LocalAws } from '../support/local-aws';
 
@@ -19,7 +19,7 @@ function send(url: string, body: string, headers: Record<string, string>): Promi
         method: 'POST',
         path: `${target.pathname}${target.search}`,
         headers: { accept: 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers },
-        timeout: 15_000,
+        timeout: 120_000,
       },
       (response) => {
         const chunks: Buffer[] = [];
@@ -47,7 +47,7 @@ const form = (csrf: string) =>
 const message = (answer: { body: string }) => (JSON.parse(answer.body) as { message: string }).message;
 
 describe('media types, parsed as HTTP says', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     const { LocalTaskTokens } = await import('../../local/engine');
     const { startApprovalServer } = await import('../../local/approval-server');
@@ -55,7 +55,7 @@ describe('media types, parsed as HTTP says', () => {
     server = await startApprovalServer(tokens);
     waiting = await rotationAtGate({ aws, tokens, serverUrl: server.url }, 'media-user');
   });
-  after(async () => {
+  afterAll(async () => {
     await server?.stop();
     await aws?.stop();
   });

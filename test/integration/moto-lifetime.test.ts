@@ -2,17 +2,17 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from '@jest/globals';
 import { startMoto } from '../../local/moto';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CHILD = path.join(ROOT, 'test/support/moto-child.ts');
 /** How long moto may outlive the process that started it. */
-const GRACE_MS = 15_000;
+const GRACE_MS = 60_000;
 
 /** Every moto pid a test saw, killed at the end whatever happened, so a failure leaks nothing. */
 const seen: number[] = [];
-after(() => {
+afterAll(() => {
   for (const pid of seen) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -67,8 +67,8 @@ async function motoChild(mode: 'wait' | 'exit'): Promise<{ child: ChildProcess; 
   const line = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`moto-child printed no endpoint within 60 s: ${stderr}`));
-    }, 60_000);
+      reject(new Error(`moto-child printed no endpoint within 300 s: ${stderr}`));
+    }, 300_000);
     child.stdout?.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
       if (!stdout.includes('\n')) return;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { renderReplay } from '../../audit/render';
 import { replay } from '../../audit/replay';
 import type { WaitingApproval } from '../../handlers/domain/approvals';
@@ -29,7 +29,7 @@ const deactivations = (execution: LocalExecution) =>
     .length;
 
 describe('the old key is never retired while a consumer still uses it', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     modules = {
       approvals: await import('../../handlers/domain/approvals'),
@@ -38,7 +38,7 @@ describe('the old key is never retired while a consumer still uses it', () => {
       engine: await import('../../local/engine'),
     };
   });
-  after(async () => {
+  afterAll(async () => {
     await server?.stop();
     await aws?.stop();
   });
@@ -131,7 +131,7 @@ describe('the old key is never retired while a consumer still uses it', () => {
         },
       },
     );
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 300_000;
     let pending: WaitingApproval | undefined;
     while (!pending && Date.now() < deadline) {
       pending = await waitingApprovalOf('page-warning');
@@ -141,10 +141,10 @@ describe('the old key is never retired while a consumer still uses it', () => {
     const key = await modules.links.loadLinkKey(clients.secrets, settings());
     const link = `${approvals.url}/approvals/${pending.approvalId}?sig=${modules.links.linkSignature(key, pending.approvalId)}`;
 
-    const page = await fetch(link, { signal: AbortSignal.timeout(15_000) });
+    const page = await fetch(link, { signal: AbortSignal.timeout(120_000) });
     const html = await page.text();
     const asJson = (await (
-      await fetch(link, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(15_000) })
+      await fetch(link, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(120_000) })
     ).json()) as { approval?: { oldKeyUse?: { usedAfterDistribution?: boolean; keyId?: string } } };
 
     assert.equal(page.status, 200);

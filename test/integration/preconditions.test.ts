@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { CreateUserCommand, IAMClient, TagUserCommand } from '@aws-sdk/client-iam';
 import {
   CreateSecretCommand,
@@ -19,10 +19,10 @@ import { runRotation } from '../support/rotation-runner';
 let aws: LocalAws;
 const { keyrot } = cliSession(() => aws);
 
-before(async () => {
+beforeAll(async () => {
   aws = await LocalAws.start();
 });
-after(async () => aws?.stop());
+afterAll(async () => aws?.stop());
 
 const client = <T>(Client: new (config: object) => T): T =>
   new Client({ endpoint: aws.moto.endpoint, region: 'us-east-1', credentials: aws.operator, maxAttempts: 1 });
@@ -161,7 +161,7 @@ describe('onboarding', () => {
 
     const rotation = keyrot('rotate', 'onb-user', ...FAST, '--onboard', '--poll', '1', '--json');
     // Wait (bounded) until the new key is AWSCURRENT of the new secret: the old key must still be active.
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + 300_000;
     let current: { accessKeyId: string; secretAccessKey: string } | undefined;
     while (Date.now() < deadline) {
       current = await aws.secretKey('onb-user');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { archiveExecution, archiveSettings } from '../../handlers/domain/archive';
 import { REQUESTER_HEADER, requesterBinding, withRequester } from '../../handlers/domain/requester';
 import { signGetCallerIdentity, stsEndpoint, type SignedRequest } from '../../handlers/domain/sts-proof';
@@ -44,21 +44,21 @@ function assertRefused(execution: LocalExecution, reason: RegExp): void {
   );
 }
 
-const bound = (name: string, userName = 'alice', offset = 0, extra: Record<string, string> = {}) =>
+const bound = async (name: string, userName = 'alice', offset = 0, extra: Record<string, string> = {}) =>
   signGetCallerIdentity(undefined, stsEndpoint(), 'us-east-1', {
     systemClockOffset: offset,
-    headers: { [REQUESTER_HEADER]: requesterBinding({ executionArn: localArnOf(name), userName }), ...extra },
+    headers: { [REQUESTER_HEADER]: requesterBinding({ executionArn: await localArnOf(name), userName }), ...extra },
   });
 
 describe('the requester is authenticated, not typed', () => {
   let keysBefore: { id: string; status: string }[];
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start({ members: [MEMBER] });
     points = new CallPoints(clients);
     await aws.seedUser('alice');
     keysBefore = await aws.keys('alice');
   });
-  after(() => aws?.stop());
+  afterAll(() => aws?.stop());
 
   it('refuses a start that carries no requester proof', async () => {
     assertRefused(await start('no-proof', undefined), /the input carries no requester proof/);
@@ -84,7 +84,7 @@ describe('the requester is authenticated, not typed', () => {
 
   it('refuses a proof whose binding was changed after signing (STS checks the signature)', async () => {
     const proof = await bound('someone-else');
-    proof.headers[REQUESTER_HEADER] = requesterBinding({ executionArn: localArnOf('edited'), userName: 'alice' });
+    proof.headers[REQUESTER_HEADER] = requesterBinding({ executionArn: await localArnOf('edited'), userName: 'alice' });
     assertRefused(await start('edited', proof), /SignatureDoesNotMatch/);
   });
 
@@ -95,9 +95,14 @@ describe('the requester is authenticated, not typed', () => {
 
   it('refuses a proof signed for another STS endpoint', async () => {
     const proof = await signGetCallerIdentity(undefined, 'https://sts.us-east-1.amazonaws.com', 'us-east-1', {
-      headers: { [REQUESTER_HEADER]: requesterBinding({ executionArn: localArnOf('elsewhere'), userName: 'alice' }) },
+      headers: {
+        [REQUESTER_HEADER]: requesterBinding({ executionArn: await localArnOf('elsewhere'), userName: 'alice' }),
+      },
     });
-    assertRefused(await start('elsewhere', proof), /signed for host sts\.us-east-1\.amazonaws\.com/);
+    assertRefused(
+      await start('elsewhere', proof),
+      /names sts\.us-east-1\.amazonaws\.com, but keyrot checks proofs with STS at 127\.0\.0\.1/,
+    );
   });
 
   it('refuses a proof signed for the same name in another deployment (the binding is the full execution ARN)', async () => {
@@ -126,7 +131,7 @@ describe('the requester is authenticated, not typed', () => {
     const name = 'as-a-role-session';
     const input = { userName: 'alice', ...PLAIN };
     const proof = await signGetCallerIdentity(session as Required<typeof session>, stsEndpoint(), 'us-east-1', {
-      headers: { [REQUESTER_HEADER]: requesterBinding({ executionArn: localArnOf(name), userName: 'alice' }) },
+      headers: { [REQUESTER_HEADER]: requesterBinding({ executionArn: await localArnOf(name), userName: 'alice' }) },
     });
     const execution = await runRotation({ ...input, requester: proof }, { name, decision: 'APPROVED' });
 
@@ -150,10 +155,13 @@ describe('the requester is authenticated, not typed', () => {
   });
 
   it('records the operator who ran the start when the start is proven the usual way', async () => {
-    const execution = await runRotation(await withRequester({ userName: 'alice', ...PLAIN }, localArnOf('usual')), {
-      name: 'usual',
-      decision: 'APPROVED',
-    });
+    const execution = await runRotation(
+      await withRequester({ userName: 'alice', ...PLAIN }, await localArnOf('usual')),
+      {
+        name: 'usual',
+        decision: 'APPROVED',
+      },
+    );
     assert.equal(execution.status, 'SUCCEEDED', execution.cause);
     assert.ok(JSON.stringify(recordOf(execution)).includes(`\\"requestedBy\\":\\"${aws.operatorArn}\\"`));
   });

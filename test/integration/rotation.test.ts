@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { renderHtml } from '../../audit/html';
 import { renderReplay } from '../../audit/render';
@@ -34,12 +34,12 @@ async function rotate(input: unknown, options: Parameters<typeof runRotation>[1]
 const NO_VALIDATION = { validationMode: 'none' } as const;
 
 describe('the rotation workflow against moto', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     ({ clients } = await import('../../handlers/shared/clients'));
     recordSecrets(clients.iam, secretsSeen);
   });
-  after(async () => aws?.stop());
+  afterAll(async () => aws?.stop());
 
   it('rotates a due key: the new key works, the old one is deleted and refused, AWSCURRENT holds the new key', async () => {
     const old = await aws.seedUser('happy');

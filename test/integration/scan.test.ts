@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import {
   CreateAccessKeyCommand,
   CreateUserCommand,
@@ -62,7 +62,7 @@ async function executions(): Promise<string[]> {
 }
 
 async function scan(): Promise<LocalExecution> {
-  return runLocal(synthesizeDefinition({}, 'Scan'), {
+  return runLocal(await synthesizeDefinition({}, 'Scan'), {
     input: { asOf: AS_OF, unusedDays: 365 },
     tokens: new LocalTaskTokens(),
     waits: 'skip',
@@ -70,7 +70,7 @@ async function scan(): Promise<LocalExecution> {
 }
 
 describe('the daily scan workflow over two accounts', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start({ members: [MEMBER] });
     sfn = new SFNClient({ endpoint: aws.moto.endpoint, region: 'us-east-1', credentials: aws.operator });
     // moto's Step Functions stands in for the deployed rotation state machine: it records starts.
@@ -79,7 +79,7 @@ describe('the daily scan workflow over two accounts', () => {
     await seedFleet(OWN, aws.operator);
     await seedFleet(MEMBER, await aws.member(MEMBER));
   });
-  after(async () => aws?.stop());
+  afterAll(async () => aws?.stop());
 
   it('starts exactly one rotation per DUE user in both accounts, retrying IAM throttling, and sends a summary', async () => {
     const { clients } = await import('../../handlers/shared/clients');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { AdminCreateUserCommand, CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { rotationAtGate, type Waiting } from '../support/approval-gate';
 import { cliSession } from '../support/cli';
@@ -28,7 +28,7 @@ async function post(waiting: Waiting, fields: Record<string, string>, headers: R
       reason: 'CR-3300 reviewed',
       ...fields,
     }).toString(),
-    signal: AbortSignal.timeout(60_000),
+    signal: AbortSignal.timeout(120_000),
   });
   return { status: response.status, retryAfter: response.headers.get('retry-after'), body: await response.text() };
 }
@@ -42,7 +42,7 @@ const failedAttempts = async (waiting: Waiting) =>
 const count = (statuses: number[], status: number) => statuses.filter((s) => s === status).length;
 
 describe('sign-in attempts at signing, throttled per user name and approval', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     throttle = await import('../../handlers/domain/sign-in-throttle');
     const engine = await import('../../local/engine');
@@ -69,7 +69,7 @@ describe('sign-in attempts at signing, throttled per user name and approval', ()
     );
     process.env.KEYROT_APPROVERS = `${process.env.KEYROT_APPROVERS},${PENDING_USER}`;
   });
-  after(async () => {
+  afterAll(async () => {
     await server?.stop();
     await aws?.stop();
   });

@@ -3,7 +3,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import {
   AdminSetUserPasswordCommand,
   CognitoIdentityProviderClient,
@@ -42,7 +42,7 @@ function post(waiting: Waiting, fields: Record<string, string>) {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ csrf: waiting.csrf, meaning: 'APPROVED', reason: 'CR-7 reviewed', ...fields }),
-    signal: AbortSignal.timeout(15_000),
+    signal: AbortSignal.timeout(120_000),
   });
 }
 
@@ -98,7 +98,7 @@ async function forgeries(): Promise<{ name: string; signature: Signature; refusa
 }
 
 describe('KMS-signed approval signatures', () => {
-  before(async () => {
+  beforeAll(async () => {
     aws = await LocalAws.start();
     kms = new KMSClient({ endpoint: aws.moto.endpoint, region: 'us-east-1', credentials: aws.operator });
     const engine = await import('../../local/engine');
@@ -117,7 +117,7 @@ describe('KMS-signed approval signatures', () => {
     assert.equal(approvedRun.status, 'SUCCEEDED', `${approvedRun.error} ${approvedRun.cause}`);
     genuine = (await waiting.record()).signature as Signature;
   });
-  after(async () => {
+  afterAll(async () => {
     await server?.stop();
     await aws?.stop();
   });
@@ -397,7 +397,7 @@ describe('KMS-signed approval signatures', () => {
       return bucket;
     }
 
-    before(async () => {
+    beforeAll(async () => {
       s3 = new S3Client({
         endpoint: aws.moto.endpoint,
         region: 'us-east-1',

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { before, describe, it } from 'node:test';
+import { beforeAll, describe, it } from '@jest/globals';
 import type { LedgerEntry } from '../../local/ledger';
 import {
   VARIANTS,
@@ -94,7 +94,7 @@ let ledger: LedgerEntry[];
 const synths: Synthesized[] = [];
 const used = new Map<string, DeployedCall[]>();
 
-before(() => {
+beforeAll(() => {
   ledger = readLedger(LEDGER);
   for (const variant of VARIANTS) synths.push(synthesize(variant));
 });

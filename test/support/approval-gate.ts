@@ -36,7 +36,7 @@ export async function rotationAtGate(
     { userName, force: true, config: { validationMode: 'none' }, ...input },
     { decision: 'none', tokens: world.tokens, ...(context ? { context } : {}), ...(requester ? { requester } : {}) },
   ).finally(() => (done = true));
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 300_000;
   let pending: WaitingApproval | undefined;
   while (!pending) {
     pending = await waitingApprovalOf(userName);

@@ -9,8 +9,11 @@ const BIN = path.resolve(import.meta.dirname, '../../bin/keyrot.js');
 /** What a `keyrot` subprocess ended with. */
 export type Finished = { code: number | null; stdout: string; stderr: string };
 
-/** A running `keyrot` subprocess: await it for the result; `stop()` ends it early, as Ctrl-C would. */
-export type Running = Promise<Finished> & { stop: () => void };
+/**
+ * A running `keyrot` subprocess: await it for the result; `stop()` ends it early, as Ctrl-C
+ * would; `stderr()` is what it has written there so far.
+ */
+export type Running = Promise<Finished> & { stop: () => void; stderr: () => string };
 
 /**
  * The `keyrot` command run as an operator would, in a subprocess, for one test file: its own
@@ -25,7 +28,7 @@ export function cliSession(aws: () => LocalAws) {
   const live = { stderr: '' };
 
   /** Poll (bounded) until `probe` returns a value. */
-  async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  async function waitFor<T>(probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 300_000): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = await probe();
@@ -46,6 +49,7 @@ export function cliSession(aws: () => LocalAws) {
       Object.entries({ ...process.env, KEYROT_HOME: home, ...extra }).filter(([, value]) => value !== undefined),
     );
     let stop = () => {};
+    let written = '';
     const finished = new Promise<Finished>((resolve, reject) => {
       const child = spawn(process.execPath, [BIN, ...(args as string[])], {
         env,
@@ -58,16 +62,17 @@ export function cliSession(aws: () => LocalAws) {
       child.stderr.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
         live.stderr = stderr;
+        written = stderr;
       });
       stop = () => child.kill('SIGINT');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 600_000);
       child.on('error', reject);
       child.on('close', (code) => {
         clearTimeout(timer);
         resolve({ code, stdout, stderr });
       });
     });
-    return Object.assign(finished, { stop: () => stop() });
+    return Object.assign(finished, { stop: () => stop(), stderr: () => written });
   }
 
   /** A `keyrot rotate --local --json` of a fresh user, once it waits at the deletion gate with its link printed. */

@@ -46,9 +46,9 @@ async function proven(input: unknown, executionArn: string, credentials?: RunOpt
 }
 
 /** The ARN `runRotation` gives the execution `name` (what a requester's proof for it is bound to). */
-export function localArnOf(name: string, context?: Record<string, string>): string {
+export async function localArnOf(name: string, context?: Record<string, string>): Promise<string> {
   const key = JSON.stringify(context ?? {});
-  const definition = definitions.get(key) ?? synthesizeDefinition(context);
+  const definition = definitions.get(key) ?? (await synthesizeDefinition(context));
   definitions.set(key, definition);
   return localExecutionArn(definition.stateMachineName, name);
 }
@@ -56,7 +56,7 @@ export function localArnOf(name: string, context?: Record<string, string>): stri
 /** Run the synthesized workflow in the local engine with instant waits, answering gates as told. */
 export async function runRotation(input: unknown, options: RunOptions = {}): Promise<LocalExecution> {
   const key = JSON.stringify(options.context ?? {});
-  const definition = options.definition ?? definitions.get(key) ?? synthesizeDefinition(options.context);
+  const definition = options.definition ?? definitions.get(key) ?? (await synthesizeDefinition(options.context));
   if (!options.definition) definitions.set(key, definition);
   const tokens = options.tokens ?? new LocalTaskTokens();
   const decisions: Promise<unknown>[] = [];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 /** Every path that reaches the approvals table deployed or locally: handlers, core, CLI, local mode, audit. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { renderHtml } from '../../audit/html';
 import { FORMATS, renderReplay } from '../../audit/render';
 import { replay, type Replay } from '../../audit/replay';

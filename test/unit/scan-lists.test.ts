@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { before, describe, it } from 'node:test';
+import { beforeAll, describe, it } from '@jest/globals';
 import {
   GenerateCredentialReportCommand,
   GetCredentialReportCommand,
@@ -54,7 +54,7 @@ describe('a fleet-size scan', () => {
   let mostInFlight = 0;
   let execution: LocalExecution;
 
-  before(async () => {
+  beforeAll(async () => {
     Object.assign(process.env, {
       KEYROT_LEDGER_DIR: mkdtempSync(path.join(tmpdir(), 'keyrot-ledger-')),
       KEYROT_SCAN_BUCKET: 'keyrot-scan-lists',
@@ -113,7 +113,7 @@ describe('a fleet-size scan', () => {
       });
     mockClient(SNSClient).on(PublishCommand).resolves({ MessageId: 'summary' });
 
-    execution = await runLocal(synthesizeDefinition({}, 'Scan'), {
+    execution = await runLocal(await synthesizeDefinition({}, 'Scan'), {
       input: { asOf: AS_OF.toISOString() },
       tokens: new LocalTaskTokens(),
       waits: 'skip',

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { beforeEach, describe, it } from 'node:test';
+import { beforeEach, describe, it } from '@jest/globals';
 import {
   GenerateCredentialReportCommand,
   GetCredentialReportCommand,
@@ -122,7 +122,9 @@ describe('scan verdicts', () => {
 
 describe('scanAccount', () => {
   const iam = mockClient(IAMClient);
-  beforeEach(() => iam.reset());
+  beforeEach(() => {
+    iam.reset();
+  });
 
   it('waits for the credential report, reads tags only for users that are not OK, and exempts by tag with its reason', async () => {
     iam

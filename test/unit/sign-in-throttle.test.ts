@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it } from '@jest/globals';
 import { BASE_DELAY_SECONDS, delayAfter, FREE_ATTEMPTS, signInIdentity } from '../../handlers/domain/sign-in-throttle';
 
 const DAY = 86_400_000;
