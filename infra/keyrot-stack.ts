@@ -57,7 +57,7 @@ const SCAN_LIST_DAYS = 14;
 
 /** IAM actions each handler needs on the managed users; nothing else touches IAM. */
 const IAM_ACTIONS: Partial<Record<HandlerName, string[]>> = {
-  'detect-keys': ['iam:GetUser', 'iam:ListUserTags', 'iam:ListAccessKeys', 'iam:GetAccessKeyLastUsed'],
+  'detect-keys': ['iam:GetUser', 'iam:ListAccessKeys', 'iam:GetAccessKeyLastUsed'],
   'create-key': ['iam:ListAccessKeys', 'iam:CreateAccessKey', 'iam:DeleteAccessKey'],
   'check-key-used': ['iam:GetAccessKeyLastUsed'],
   // On refusal, Verify looks whether the new key still exists (a deleted key skips the wait).
@@ -85,7 +85,7 @@ const SECRET_ACTIONS: Partial<Record<HandlerName, string[]>> = {
   'verify-key': ['secretsmanager:GetSecretValue'],
   'deactivate-key': ['secretsmanager:GetSecretValue'],
   'delete-key': ['secretsmanager:GetSecretValue'],
-  'confirm-old-key-refused': ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'],
+  'confirm-old-key-refused': ['secretsmanager:GetSecretValue'],
   'roll-back': [
     'secretsmanager:DescribeSecret',
     'secretsmanager:GetSecretValue',

@@ -71,7 +71,7 @@ const WIRED: Record<string, (changed: ReturnType<typeof synth>) => void> = {
     assert.ok(texts(stack, 'AWS::Scheduler::Schedule').some((text) => text.includes('cron(30 2 * * ? *)')));
   },
   'keyrot:scanConcurrency': ({ stack }) => {
-    assert.ok(texts(stack, 'AWS::StepFunctions::StateMachine').some((text) => text.includes('\\"MaxConcurrency\\":3')));
+    assert.ok(texts(stack, 'AWS::StepFunctions::StateMachine').some((text) => text.includes('\\"startsAtOnce\\":3')));
   },
   'keyrot:keyrotAccount': ({ member }) => {
     assert.ok(texts(member, 'AWS::IAM::Role').some((text) => text.includes(':iam::210987654321:root')));

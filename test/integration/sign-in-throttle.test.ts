@@ -217,7 +217,7 @@ describe('sign-in attempts at signing, throttled per user name and approval', ()
     assert.equal(html[0]?.status, 401);
     assert.match(
       html[0]?.body ?? '',
-      /Sign-in refused: the user name or password is not right, or this account cannot sign yet/,
+      /Sign-in refused: the user name or password is not right, this account cannot sign yet, or it may not sign/,
     );
     assert.match(html[0]?.body ?? '', /set it first on the \/password page/);
     assert.equal(

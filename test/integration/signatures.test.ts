@@ -324,8 +324,10 @@ describe('KMS-signed approval signatures', () => {
     process.env.KEYROT_APPROVERS = `${allowed},alice`;
     try {
       const alice = { username: 'alice', password: 'Alice-Approver-9!' };
-      // alice-ops is an IAM user of its own: its credentials sign the requester's proof of by-alice.
-      const aliceOps = await aws.seedUser('alice-ops', { onboard: false });
+      // alice-ops is an IAM user of its own (whose key one rotation here rotates): its
+      // credentials sign the requester's proof of by-alice.
+      const own = await rotationAtGate({ aws, tokens, serverUrl: server.url }, 'alice-ops');
+      const aliceOps = (await aws.secretKey('alice-ops'))!;
       const requested = await rotationAtGate(
         { aws, tokens, serverUrl: server.url },
         'by-alice',
@@ -333,7 +335,6 @@ describe('KMS-signed approval signatures', () => {
         undefined,
         aliceOps,
       );
-      const own = await rotationAtGate({ aws, tokens, serverUrl: server.url }, 'alice-ops');
       const plain = await rotationAtGate({ aws, tokens, serverUrl: server.url }, 'not-alices');
 
       const answers = {
