@@ -125,6 +125,19 @@ const SIGNING_KEY_ACTIONS: Partial<Record<FunctionName, string[]>> = {
   'delete-key': ['kms:GetPublicKey'],
 };
 
+/** How every bucket that holds keyrot's data is kept: the stack key, private, TLS only, access-logged. */
+function keyrotBucket(key: kms.Key, accessLogs: s3.Bucket, logPrefix: string): s3.BucketProps {
+  return {
+    encryption: s3.BucketEncryption.KMS,
+    encryptionKey: key,
+    bucketKeyEnabled: true,
+    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+    enforceSSL: true,
+    serverAccessLogsBucket: accessLogs,
+    serverAccessLogsPrefix: logPrefix,
+  };
+}
+
 /** What the approval surface does with the approvals table's items: request-approval writes, approval-api decides. */
 const TABLE_ACTIONS = {
   'request-approval': ['dynamodb:PutItem', 'dynamodb:UpdateItem'],
@@ -481,13 +494,7 @@ export class KeyrotStack extends Stack {
     // out, a summary to the topic. The lists are working data (the rotations' own histories are
     // the record): encrypted with the keyrot key, expired after two weeks.
     const scanLists = new s3.Bucket(this, 'ScanLists', {
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: key,
-      bucketKeyEnabled: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      serverAccessLogsBucket: accessLogs,
-      serverAccessLogsPrefix: 'scan-lists/',
+      ...keyrotBucket(key, accessLogs, 'scan-lists/'),
       lifecycleRules: [{ expiration: Duration.days(SCAN_LIST_DAYS) }],
       removalPolicy: RemovalPolicy.RETAIN,
     });
@@ -668,13 +675,7 @@ export class KeyrotStack extends Stack {
       objectLockEnabled: true,
       objectLockDefaultRetention: s3.ObjectLockRetention.compliance(Duration.days(retentionDays)),
       versioned: true,
-      encryption: s3.BucketEncryption.KMS,
-      encryptionKey: key,
-      bucketKeyEnabled: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      serverAccessLogsBucket: accessLogs,
-      serverAccessLogsPrefix: 'evidence/',
+      ...keyrotBucket(key, accessLogs, 'evidence/'),
       removalPolicy: RemovalPolicy.RETAIN,
     });
     const archiver = makeFunction(

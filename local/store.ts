@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import * as path from 'node:path';
 import type { ExecutionRecord } from '../handlers/domain/execution-record';
-import { redactProofs } from '../handlers/domain/requester';
+import { redactedText } from '../handlers/domain/requester';
 import type { LocalExecution } from './engine';
 
 const home = () => process.env.KEYROT_HOME ?? path.join(process.cwd(), '.keyrot');
@@ -97,7 +97,7 @@ export function claimExecution(record: ExecutionRecord): boolean {
 
 /** Replace a running execution's record with the history so far. */
 export function updateRunning(record: ExecutionRecord): void {
-  writeAtomically(file(record.name), `${JSON.stringify(redactProofs({ ...record, pid: process.pid }), null, 2)}\n`);
+  writeAtomically(file(record.name), `${redactedText(JSON.stringify({ ...record, pid: process.pid }, null, 2))}\n`);
 }
 
 /** Whether a record says RUNNING although the process that ran it is dead (killed, crashed). */
@@ -137,14 +137,14 @@ export function saveExecution(execution: LocalExecution): { history: string; log
   const { logs, ...record } = execution;
   const history = file(execution.name);
   const log = file(execution.name, '.log.jsonl');
-  writeAtomically(history, `${JSON.stringify(redactProofs(record), null, 2)}\n`);
+  writeAtomically(history, `${redactedText(JSON.stringify(record, null, 2))}\n`);
   writeFileSync(log, logs.length > 0 ? `${logs.join('\n')}\n` : '');
   return { history, log };
 }
 
 /** Replace a stored record as it is (closing a run whose process died). */
 export function saveRecord(record: StoredExecution): void {
-  writeAtomically(file(record.name), `${JSON.stringify(redactProofs(record), null, 2)}\n`);
+  writeAtomically(file(record.name), `${redactedText(JSON.stringify(record, null, 2))}\n`);
 }
 
 /** A local execution by name, or undefined. */

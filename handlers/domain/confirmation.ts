@@ -227,7 +227,7 @@ export async function confirmWithProof(
   };
   const form = precheck(record, request, new URL(endpoint).host, now);
   if ('problem' in form) return refuse(form.problem);
-  const answer = await replayToSts(request, endpoint, deps.fetch);
+  const answer = await replayToSts(form, request, endpoint, deps.fetch);
   if ('unreachable' in answer) {
     logger.warn('STS could not be reached for a proof', { endpoint });
     return {

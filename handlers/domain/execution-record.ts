@@ -71,8 +71,7 @@ export function normalizeEvent(event: Record<string, unknown>): HistoryEvent {
     if (value === undefined || value === null) continue;
     out[key] = key === 'timestamp' ? isoTime(value) : value;
   }
-  // A requester's session token is a credential: the evidence keeps who signed, not the token.
-  return redactProofs(out) as HistoryEvent;
+  return out as HistoryEvent;
 }
 
 function parseJson(text: string | undefined): unknown {
@@ -103,7 +102,8 @@ export async function readExecution(
     nextToken = page.nextToken;
     onPage(events.length);
   } while (nextToken);
-  return {
+  // A requester's session token is a credential: the evidence keeps who signed, not the token.
+  return redactProofs({
     executionArn,
     stateMachineArn: described.stateMachineArn ?? machine.stateMachineArn ?? '',
     name: described.name ?? executionArn.split(':').at(-1) ?? '',
@@ -111,10 +111,10 @@ export async function readExecution(
     startDate: isoTime(described.startDate),
     ...(described.stopDate ? { stopDate: isoTime(described.stopDate) } : {}),
     redriveCount: described.redriveCount ?? 0,
-    input: redactProofs(parseJson(described.input)),
+    input: parseJson(described.input),
     ...(machine.definition ? { definition: machine.definition } : {}),
     events,
-  };
+  });
 }
 
 /** The IAM user an execution rotated, from its input; undefined when the input names none. */

@@ -84,7 +84,7 @@ export async function verifyRequester(
       `the proof was signed for the rotation "${form.signed[REQUESTER_HEADER]!.slice(0, 200)}", not "${expected}"`,
     );
   }
-  const answer = await replayToSts(proof, endpoint, options.fetch);
+  const answer = await replayToSts(form, proof, endpoint, options.fetch);
   if ('unreachable' in answer) {
     throw new ServiceUnavailableError(`STS at ${endpoint} could not be reached to verify the requester`);
   }
@@ -112,14 +112,17 @@ const SECRET_HEADERS =
   /("x-amz-security-token"\s*:\s*")([^"]+)(")|(\\"x-amz-security-token\\"\s*:\s*\\")((?:[^"\\]|\\[^"])+)(\\")/gi;
 
 /**
- * `value` (an event, an input, a record) with the session token of every signed proof in it
- * replaced by `redacted`: evidence keeps who signed (the Authorization's key id and signature),
- * not a credential.
+ * JSON text with the session token of every signed proof in it (plain or as JSON inside a JSON
+ * string) replaced by `redacted`: evidence keeps who signed (the Authorization's key id and
+ * signature), not a credential. For text about to be written, so it is serialized once.
  */
+export function redactedText(text: string): string {
+  return text.replace(SECRET_HEADERS, (_match, a, _t, c, d, _u, f) => (a ? `${a}redacted${c}` : `${d}redacted${f}`));
+}
+
+/** `value` (an input, a record) with redactedText applied; the value itself when it holds no token. */
 export function redactProofs<T>(value: T): T {
   const text = JSON.stringify(value);
   if (text === undefined || !/x-amz-security-token/i.test(text)) return value;
-  return JSON.parse(
-    text.replace(SECRET_HEADERS, (_match, a, _t, c, d, _u, f) => (a ? `${a}redacted${c}` : `${d}redacted${f}`)),
-  ) as T;
+  return JSON.parse(redactedText(text)) as T;
 }

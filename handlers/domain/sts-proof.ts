@@ -49,8 +49,10 @@ export interface SignedForm {
   /** The access key id the request is signed with. */
   keyId: string;
   signedAt: string;
-  /** The headers (lower-cased names) the signature covers, with their values. */
+  /** The headers (lower-cased names) the signature covers, with their values ('' when absent). */
   signed: Record<string, string>;
+  /** The Authorization header itself. */
+  authorization: string;
 }
 
 /**
@@ -67,10 +69,11 @@ export function readSignedRequest(request: SignedRequest, host: string, now: Dat
     (name, index, names) => names.findIndex((other) => other.toLowerCase() === name.toLowerCase()) !== index,
   );
   if (twice) return { problem: `the request carries the header ${twice.slice(0, 64).toLowerCase()} twice` };
-  if (request.url !== undefined && URL.canParse(request.url) && new URL(request.url).host !== host) {
-    return { problem: `the request names ${new URL(request.url).host}, but keyrot checks proofs with STS at ${host}` };
+  if (request.url !== undefined) {
+    if (!URL.canParse(request.url)) return { problem: 'the request url is not a URL' };
+    const named = new URL(request.url).host;
+    if (named !== host) return { problem: `the request names ${named}, but keyrot checks proofs with STS at ${host}` };
   }
-  if (request.url !== undefined && !URL.canParse(request.url)) return { problem: 'the request url is not a URL' };
   if (request.method.toUpperCase() !== 'POST') {
     return { problem: `only a signed POST is accepted (got ${request.method.slice(0, 16)}); a presigned URL is not` };
   }
@@ -105,7 +108,7 @@ export function readSignedRequest(request: SignedRequest, host: string, now: Dat
     };
   }
   const signed = Object.fromEntries(names.map((name) => [name, headers[name] ?? '']));
-  return { keyId: keyId!, signedAt: signedAt.toISOString(), signed };
+  return { keyId: keyId!, signedAt: signedAt.toISOString(), signed, authorization: headers.authorization! };
 }
 
 /** The text between `<tag>` and `</tag>` in an STS answer. */
@@ -115,20 +118,20 @@ const xmlField = (xml: string, tag: string) => new RegExp(`<${tag}>([^<]{1,2048}
 export type StsAnswer = { arn: string } | { refused: string } | { unreachable: true };
 
 /**
- * Replay a signed request to STS at `endpoint` as it was signed: only the signed headers and
- * the Authorization travel (fetch derives host and length from the URL and body).
+ * Replay a signed request to STS at `endpoint` as readSignedRequest read it: only the signed
+ * headers it carries and the Authorization travel (fetch derives host and length from the URL
+ * and body).
  */
 export async function replayToSts(
+  form: SignedForm,
   request: SignedRequest,
   endpoint: string,
   fetchFn: typeof fetch = fetch,
 ): Promise<StsAnswer> {
-  const authorization = Object.entries(request.headers).find(([name]) => name.toLowerCase() === 'authorization')?.[1];
-  const signed = new Set((/SignedHeaders=([a-z0-9;-]+)/.exec(authorization ?? '')?.[1] ?? '').split(';'));
-  const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
-    const lower = name.toLowerCase();
-    if ((signed.has(lower) || lower === 'authorization') && !NOT_FORWARDED.has(lower)) headers[lower] = value;
+  const present = new Set(Object.keys(request.headers).map((name) => name.toLowerCase()));
+  const headers: Record<string, string> = { authorization: form.authorization };
+  for (const [name, value] of Object.entries(form.signed)) {
+    if (present.has(name) && !NOT_FORWARDED.has(name)) headers[name] = value;
   }
   let answer: { ok: boolean; text: string };
   try {

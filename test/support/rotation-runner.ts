@@ -47,17 +47,20 @@ async function proven(input: unknown, executionArn: string, credentials?: RunOpt
 
 /** The ARN `runRotation` gives the execution `name` (what a requester's proof for it is bound to). */
 export async function localArnOf(name: string, context?: Record<string, string>): Promise<string> {
+  return localExecutionArn((await definitionFor(context)).stateMachineName, name);
+}
+
+/** The synthesized definition for a CDK context, once per test file. */
+async function definitionFor(context?: Record<string, string>): Promise<SynthesizedDefinition> {
   const key = JSON.stringify(context ?? {});
   const definition = definitions.get(key) ?? (await synthesizeDefinition(context));
   definitions.set(key, definition);
-  return localExecutionArn(definition.stateMachineName, name);
+  return definition;
 }
 
 /** Run the synthesized workflow in the local engine with instant waits, answering gates as told. */
 export async function runRotation(input: unknown, options: RunOptions = {}): Promise<LocalExecution> {
-  const key = JSON.stringify(options.context ?? {});
-  const definition = options.definition ?? definitions.get(key) ?? (await synthesizeDefinition(options.context));
-  if (!options.definition) definitions.set(key, definition);
+  const definition = options.definition ?? (await definitionFor(options.context));
   const tokens = options.tokens ?? new LocalTaskTokens();
   const decisions: Promise<unknown>[] = [];
   const name = options.name ?? `test-${randomUUID()}`;
